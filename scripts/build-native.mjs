@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+// `npm install` builds the native addon and the launcher with node-gyp. A
+// machine without a compiler still installs: the library then runs on the
+// portable `clone` backend and says why (see src/native.ts).
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const nativeDir = join(root, 'native');
+
+if (process.env.BRANCHING_SKIP_NATIVE === '1') {
+  console.warn('branching: BRANCHING_SKIP_NATIVE=1, not building the native addon');
+  process.exit(0);
+}
+if (!existsSync(join(nativeDir, 'binding.gyp'))) process.exit(0);
+
+// npm puts its bundled node-gyp on PATH for lifecycle scripts.
+const result = spawnSync('node-gyp', ['rebuild', '--directory', nativeDir], { stdio: 'inherit', shell: false });
+if (result.status !== 0) {
+  const why = result.error ? result.error.message : `node-gyp exited with ${result.status}`;
+  console.warn(`branching: could not build the native addon (${why}).`);
+  console.warn('branching: the library will use the portable clone backend; overlay and the sandbox need the addon.');
+  if (process.env.BRANCHING_MUST_WORK === '1') process.exit(1);
+}

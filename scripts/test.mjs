@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+// `npm test`: the whole suite as the current user, then (when that user is
+// root, as in CI) the privileged-feature suites again as the unprivileged
+// user `nobody`, because our users are mostly not root. Ends with one plain
+// summary line, "N passed, N failed, N skipped".
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
+/** Suites that touch namespaces, mounts or permissions: they run as nobody too. */
+const UNPRIVILEGED_SUITES = ['test/core', 'test/backends', 'test/process', 'test/native'];
+const extraArgs = process.argv.slice(2);
+
+function runVitest(label, args, { asUser } = {}) {
+  const work = mkdtempSync(join(tmpdir(), 'branching-test-'));
+  chmodSync(work, 0o755);
+  const report = join(work, 'report.json');
+  const env = { ...process.env, BRANCHING_TEST_RUN: label };
+  let command = process.execPath;
+  let argv = [vitest, 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...args];
+  if (asUser) {
+    const home = join(work, 'home');
+    spawnSync('mkdir', ['-p', home]);
+    chownSync(work, asUser.uid, asUser.gid);
+    chownSync(home, asUser.uid, asUser.gid);
+    Object.assign(env, { HOME: home, TMPDIR: work, USER: asUser.name, LOGNAME: asUser.name });
+    argv = [`--reuid=${asUser.uid}`, `--regid=${asUser.gid}`, '--clear-groups', '--', command, ...argv];
+    command = 'setpriv';
+  }
+  console.log(`\n=== ${label} ===`);
+  const result = spawnSync(command, argv, { cwd: root, env, stdio: 'inherit' });
+  let counts = { passed: 0, failed: 0, skipped: 0 };
+  if (existsSync(report)) {
+    const json = JSON.parse(readFileSync(report, 'utf8'));
+    counts = {
+      passed: json.numPassedTests,
+      failed: json.numFailedTests + (json.numFailedTestSuites ?? 0),
+      skipped: json.numPendingTests + json.numTodoTests,
+    };
+  } else {
+    counts.failed = 1;
+  }
+  rmSync(work, { recursive: true, force: true });
+  const ok = result.status === 0;
+  if (!ok && counts.failed === 0) counts.failed = 1;
+  return counts;
+}
+
+function unprivilegedUser() {
+  if (process.getuid?.() !== 0 || process.env.BRANCHING_SKIP_UNPRIVILEGED === '1') return null;
+  if (spawnSync('setpriv', ['--version']).status !== 0) return null;
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('nobody:'));
+  if (!line) return null;
+  const [name, , uid, gid] = line.split(':');
+  return { name, uid: Number(uid), gid: Number(gid) };
+}
+
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const add = (c) => {
+  for (const k of Object.keys(totals)) totals[k] += c[k];
+};
+
+add(runVitest(`as ${process.env.USER ?? `uid ${process.getuid?.()}`}`, extraArgs));
+const nobody = unprivilegedUser();
+if (nobody && extraArgs.length === 0) {
+  const suites = UNPRIVILEGED_SUITES.filter((s) => existsSync(join(root, s)));
+  add(runVitest('as the unprivileged user nobody', suites, { asUser: nobody }));
+} else if (process.getuid?.() === 0 && extraArgs.length === 0) {
+  console.log('note: cannot drop to an unprivileged user here (no setpriv or no nobody); unprivileged run skipped');
+  if (process.env.BRANCHING_MUST_WORK === '1') totals.failed += 1;
+}
+
+console.log(`\ntests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+process.exit(totals.failed > 0 ? 1 : 0);

@@ -1,0 +1,141 @@
+/**
+ * The error hierarchy of upstream's README, in TypeScript.
+ *
+ * Jest runs tests inside vm contexts, where an error thrown by this module
+ * (loaded in the outer realm) fails `instanceof` against the copy of the
+ * class loaded in the test's realm. So every error carries a tag, registered
+ * with `Symbol.for` (which is shared by all realms of an isolate), naming its
+ * class and all its ancestors; `Symbol.hasInstance` checks that tag, and
+ * `isBranchingError(err, 'ConflictError')` does the same without classes.
+ */
+
+const TAG = Symbol.for('branching.error.kinds');
+
+export type BranchingErrorName =
+  | 'BranchingError'
+  | 'ArgumentError'
+  | 'MountError'
+  | 'BranchError'
+  | 'BranchStaleError'
+  | 'BranchNotFoundError'
+  | 'CommitError'
+  | 'ConflictError'
+  | 'AbortError'
+  | 'ProcessBranchError'
+  | 'ForkError'
+  | 'NamespaceError'
+  | 'TimeoutError'
+  | 'MemoryBranchError';
+
+export interface BranchingErrorOptions {
+  /** Stable, machine-readable code, e.g. `ERR_BRANCH_CONFLICT`. */
+  code?: string;
+  /** The filesystem path involved, if any. */
+  path?: string;
+  /** The argument (parameter name) that was rejected, if any. */
+  argument?: string;
+  /** The branch path (`/main/a/b`) involved, if any. */
+  branchPath?: string;
+  cause?: unknown;
+}
+
+function kindsOf(ctor: Function): string[] {
+  const kinds: string[] = [];
+  for (let c: any = ctor; c && c !== Error && c !== Function.prototype; c = Object.getPrototypeOf(c)) {
+    if (typeof c.errorName === 'string') kinds.push(c.errorName);
+  }
+  return kinds;
+}
+
+export class BranchingError extends Error {
+  static readonly errorName: BranchingErrorName = 'BranchingError';
+  static readonly defaultCode: string = 'ERR_BRANCHING';
+  declare readonly [TAG]: readonly string[];
+  readonly code: string;
+  readonly path?: string;
+  readonly argument?: string;
+  readonly branchPath?: string;
+
+  constructor(message: string, options: BranchingErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    const ctor = new.target as unknown as typeof BranchingError;
+    Object.defineProperty(this, 'name', { value: ctor.errorName, enumerable: false, configurable: true, writable: true });
+    Object.defineProperty(this, TAG, { value: Object.freeze(kindsOf(ctor)), enumerable: false });
+    this.code = options.code ?? ctor.defaultCode;
+    if (options.path !== undefined) this.path = options.path;
+    if (options.argument !== undefined) this.argument = options.argument;
+    if (options.branchPath !== undefined) this.branchPath = options.branchPath;
+  }
+
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return isBranchingError(value, (this as unknown as typeof BranchingError).errorName);
+  }
+}
+
+/** Realm-independent check: is `value` a branching error of `kind` (or a subclass of it)? */
+export function isBranchingError(value: unknown, kind: BranchingErrorName = 'BranchingError'): value is BranchingError {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return false;
+  const kinds = (value as Record<symbol, unknown>)[TAG];
+  return Array.isArray(kinds) && kinds.includes(kind);
+}
+
+/** A bad argument: the message and `.argument` name it; nothing was changed. */
+export class ArgumentError extends BranchingError {
+  static override readonly errorName: BranchingErrorName = 'ArgumentError';
+  static override readonly defaultCode: string = 'ERR_BRANCHING_ARGUMENT';
+}
+export class MountError extends BranchingError {
+  static override readonly errorName: BranchingErrorName = 'MountError';
+  static override readonly defaultCode: string = 'ERR_BRANCHING_MOUNT';
+}
+export class BranchError extends BranchingError {
+  static override readonly errorName: BranchingErrorName = 'BranchError';
+  static override readonly defaultCode: string = 'ERR_BRANCH';
+}
+/** The branch's parent has moved on (a sibling committed): it may only abort. */
+export class BranchStaleError extends BranchError {
+  static override readonly errorName: BranchingErrorName = 'BranchStaleError';
+  static override readonly defaultCode: string = 'ERR_BRANCH_STALE';
+}
+export class BranchNotFoundError extends BranchError {
+  static override readonly errorName: BranchingErrorName = 'BranchNotFoundError';
+  static override readonly defaultCode: string = 'ERR_BRANCH_NOT_FOUND';
+}
+export class CommitError extends BranchError {
+  static override readonly errorName: BranchingErrorName = 'CommitError';
+  static override readonly defaultCode: string = 'ERR_BRANCH_COMMIT';
+}
+/** Another sibling committed first (first-winner-commit). */
+export class ConflictError extends CommitError {
+  static override readonly errorName: BranchingErrorName = 'ConflictError';
+  static override readonly defaultCode: string = 'ERR_BRANCH_CONFLICT';
+}
+export class AbortError extends BranchError {
+  static override readonly errorName: BranchingErrorName = 'AbortError';
+  static override readonly defaultCode: string = 'ERR_BRANCH_ABORT';
+}
+export class ProcessBranchError extends BranchingError {
+  static override readonly errorName: BranchingErrorName = 'ProcessBranchError';
+  static override readonly defaultCode: string = 'ERR_BRANCH_PROCESS';
+}
+export class ForkError extends ProcessBranchError {
+  static override readonly errorName: BranchingErrorName = 'ForkError';
+  static override readonly defaultCode: string = 'ERR_BRANCH_FORK';
+}
+export class NamespaceError extends ProcessBranchError {
+  static override readonly errorName: BranchingErrorName = 'NamespaceError';
+  static override readonly defaultCode: string = 'ERR_BRANCH_NAMESPACE';
+}
+export class TimeoutError extends BranchingError {
+  static override readonly errorName: BranchingErrorName = 'TimeoutError';
+  static override readonly defaultCode: string = 'ERR_BRANCHING_TIMEOUT';
+}
+export class MemoryBranchError extends BranchingError {
+  static override readonly errorName: BranchingErrorName = 'MemoryBranchError';
+  static override readonly defaultCode: string = 'ERR_BRANCHING_MEMORY';
+}
+
+/** Is this a Node system error with the given errno code? Works across realms. */
+export function hasErrno(err: unknown, ...codes: string[]): err is NodeJS.ErrnoException {
+  return typeof err === 'object' && err !== null && codes.includes((err as { code?: unknown }).code as string);
+}

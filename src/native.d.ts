@@ -1,0 +1,28 @@
+/**
+ * The private binding of native/branching.cc. TypeScript validates and
+ * normalises; these functions take primitives and return results. Every
+ * failure is a Node-style system error: `err.code` is the errno name
+ * (`ENOENT`, `EPERM`, ...), with `err.errno`, `err.syscall` and `err.path`.
+ */
+export interface NativeBinding {
+  /** flock(2). Returns false when `nonBlocking` and the lock is held elsewhere. */
+  flock(fd: number, operation: 'shared' | 'exclusive' | 'unlock', nonBlocking: boolean): boolean;
+  /** ioctl(FICLONE) of a whole file: creates `dest` (mode of `src`, O_EXCL). Throws EOPNOTSUPP/EXDEV/EINVAL when the filesystem cannot clone. */
+  cloneFile(src: string, dest: string): void;
+  /** mount(2). `data` is the comma-separated option string, or null. */
+  mount(source: string, target: string, fstype: string | null, flags: number, data: string | null): void;
+  /** umount2(2). */
+  umount2(target: string, flags: number): void;
+  /** lgetxattr(2): the value, or null when the attribute is absent (ENODATA). */
+  getxattr(path: string, name: string): Buffer | null;
+  /** lsetxattr(2). */
+  setxattr(path: string, name: string, value: Buffer | string, flags: number): void;
+  /** llistxattr(2). */
+  listxattr(path: string): string[];
+  /** lremovexattr(2). */
+  removexattr(path: string, name: string): void;
+  /** renameat2(2) with AT_FDCWD on both sides. */
+  renameat2(oldPath: string, newPath: string, flags: number): void;
+  /** Numeric constants of this platform (MS_*, MNT_*, RENAME_*, XATTR_*). */
+  readonly constants: Readonly<Record<string, number>>;
+}

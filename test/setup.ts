@@ -1,0 +1,2 @@
+// Shared test setup: nothing global yet; helpers live in test/helpers.
+export {};

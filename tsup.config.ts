@@ -1,0 +1,16 @@
+import { defineConfig } from 'tsup';
+
+// One ESM and one CJS bundle per entry, with declarations. `shims` maps
+// import.meta.url to __filename in the CJS build (native addon and launcher
+// paths are resolved relative to the bundle).
+export default defineConfig({
+  entry: { index: 'src/index.ts', cli: 'src/cli/main.ts' },
+  format: ['esm', 'cjs'],
+  dts: { entry: { index: 'src/index.ts' } },
+  target: 'node20',
+  platform: 'node',
+  shims: true,
+  sourcemap: true,
+  clean: true,
+  splitting: false,
+});
