@@ -67,7 +67,7 @@ export class BranchingError extends Error {
     if (options.branchPath !== undefined) this.branchPath = options.branchPath;
   }
 
-  static [Symbol.hasInstance](value: unknown): boolean {
+  static override [Symbol.hasInstance](value: unknown): boolean {
     return isBranchingError(value, (this as unknown as typeof BranchingError).errorName);
   }
 }
