@@ -21,7 +21,15 @@ function runVitest(label, args, { asUser } = {}) {
   const report = join(work, 'report.json');
   const env = { ...process.env, BRANCHING_TEST_RUN: label };
   let command = process.execPath;
-  let argv = [vitest, 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...args];
+  let argv = [
+    vitest,
+    'run',
+    '--configLoader=runner',
+    '--reporter=default',
+    '--reporter=json',
+    `--outputFile.json=${report}`,
+    ...args,
+  ];
   if (asUser) {
     const home = join(work, 'home');
     spawnSync('mkdir', ['-p', home]);
@@ -59,6 +67,29 @@ function unprivilegedUser() {
   if (!line) return null;
   const [name, , uid, gid] = line.split(':');
   return { name, uid: Number(uid), gid: Number(gid) };
+}
+
+const lint = spawnSync(
+  process.execPath,
+  [join(root, 'node_modules', '@biomejs', 'biome', 'bin', 'biome'), 'check', '.'],
+  {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  },
+);
+if (lint.status !== 0) {
+  console.error('lint failed: run `npx biome check .` (or `npm run format`)');
+  process.exit(1);
+}
+
+// Child-process tests run the built bundle: build it from the current sources first.
+const build = spawnSync(process.execPath, [join(root, 'node_modules', 'tsup', 'dist', 'cli-default.js')], {
+  cwd: root,
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
+if (build.status !== 0) {
+  console.error('build failed');
+  process.exit(1);
 }
 
 const totals = { passed: 0, failed: 0, skipped: 0 };

@@ -1,1 +1,4 @@
+export type { BackendChoice, BackendKind } from './backends/backend.ts';
+export { Branch, type BranchOptions, type BranchState } from './core/branch.ts';
 export * from './core/errors.ts';
+export { type GcReport, Workspace, type WorkspaceOptions } from './core/workspace.ts';

@@ -1,2 +1,57 @@
 #!/usr/bin/env node
-console.log('branching');
+import { isBranchingError } from '../core/errors.ts';
+import { type Command, EXIT, UsageError } from './command.ts';
+import { gc } from './commands/gc.ts';
+
+const commands: Command[] = [gc];
+
+function help(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    'usage: branching <command> [options]',
+    '',
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Exit codes: 0 success, 1 the operation failed (e.g. no candidate passed), 2 usage or bad input.',
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(help());
+    return name ? EXIT.ok : EXIT.usage;
+  }
+  const command = commands.find((c) => c.name === name);
+  if (!command) {
+    console.error(`branching: unknown command ${JSON.stringify(name)}\n\n${help()}`);
+    return EXIT.usage;
+  }
+  if (rest.includes('--help') && !rest.includes('--')) {
+    console.log(`usage: ${command.usage}\n\n${command.summary}`);
+    return EXIT.ok;
+  }
+  try {
+    return await command.run(rest);
+  } catch (err) {
+    const usage = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    if (usage || isBranchingError(err, 'ArgumentError')) {
+      console.error(`branching ${name}: ${(err as Error).message}\nusage: ${command.usage}`);
+      return EXIT.usage;
+    }
+    console.error(
+      `branching ${name}: ${isBranchingError(err) ? `${(err as Error).name}: ` : ''}${(err as Error).stack ?? err}`,
+    );
+    return EXIT.failed;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    console.error(err);
+    process.exitCode = EXIT.failed;
+  },
+);

@@ -59,7 +59,12 @@ export class BranchingError extends Error {
   constructor(message: string, options: BranchingErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     const ctor = new.target as unknown as typeof BranchingError;
-    Object.defineProperty(this, 'name', { value: ctor.errorName, enumerable: false, configurable: true, writable: true });
+    Object.defineProperty(this, 'name', {
+      value: ctor.errorName,
+      enumerable: false,
+      configurable: true,
+      writable: true,
+    });
     Object.defineProperty(this, TAG, { value: Object.freeze(kindsOf(ctor)), enumerable: false });
     this.code = options.code ?? ctor.defaultCode;
     if (options.path !== undefined) this.path = options.path;
@@ -68,6 +73,7 @@ export class BranchingError extends Error {
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass being tested against.
     return isBranchingError(value, (this as unknown as typeof BranchingError).errorName);
   }
 }

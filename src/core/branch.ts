@@ -1,0 +1,372 @@
+import * as fs from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { Backend, BranchHandle, ParentView } from '../backends/backend.ts';
+import {
+  AbortError,
+  ArgumentError,
+  BranchError,
+  BranchStaleError,
+  CommitError,
+  ConflictError,
+  isBranchingError,
+} from './errors.ts';
+import { removeTree } from './fsutil.ts';
+import { commitChanges } from './journal.ts';
+import type { HeldLock, Lease } from './lock.ts';
+import { claimName, releaseName, type StateLayout, writeBranchInfo } from './state.ts';
+
+export type BranchState = 'open' | 'committed' | 'aborted';
+
+export interface BranchOptions {
+  /** `'commit'` (default): `withBranch` commits when its callback returns. `null`: leave the branch open. */
+  onSuccess?: 'commit' | null;
+  /** `'abort'` (default): `withBranch` aborts when its callback throws, then rethrows. `null`: leave it open. */
+  onError?: 'abort' | null;
+}
+
+interface NormalizedOptions {
+  onSuccess: 'commit' | null;
+  onError: 'abort' | null;
+}
+
+export function normalizeBranchOptions(options: BranchOptions | undefined): NormalizedOptions {
+  if (options !== undefined && (options === null || typeof options !== 'object')) {
+    throw new ArgumentError('branch options must be an object', { argument: 'options' });
+  }
+  const onSuccess = options?.onSuccess === undefined ? 'commit' : options.onSuccess;
+  const onError = options?.onError === undefined ? 'abort' : options.onError;
+  if (onSuccess !== 'commit' && onSuccess !== null) {
+    throw new ArgumentError(`onSuccess must be 'commit' or null; got ${JSON.stringify(onSuccess)}`, {
+      argument: 'onSuccess',
+    });
+  }
+  if (onError !== 'abort' && onError !== null) {
+    throw new ArgumentError(`onError must be 'abort' or null; got ${JSON.stringify(onError)}`, { argument: 'onError' });
+  }
+  return { onSuccess, onError };
+}
+
+/** Branch names become path components (`/main/a/b`) and state file names. */
+export function validateBranchName(name: unknown): string {
+  const reject = (why: string) => {
+    throw new ArgumentError(`invalid branch name ${JSON.stringify(name)}: ${why}`, {
+      argument: 'name',
+      code: 'ERR_BRANCHING_INVALID_NAME',
+    });
+  };
+  if (typeof name !== 'string') return reject('it must be a string');
+  if (name === '') return reject('it is empty');
+  if (name.includes('/')) return reject("it contains '/'");
+  if (name.includes('\0')) return reject('it contains NUL');
+  if (name.includes('..') || name === '.') return reject("it contains '..' or is '.'");
+  if (Buffer.byteLength(name) > 255) return reject('it is longer than 255 bytes');
+  return name;
+}
+
+/** What a branch needs from its parent (the Workspace or another Branch). */
+export interface BranchOwner {
+  readonly id: string;
+  readonly branchPath: string;
+  readonly path: string;
+  readonly state: BranchState;
+  readonly backend: Backend;
+  readonly layoutForBranches: StateLayout;
+  readonly leaseForBranches: Lease;
+  parentView(): ParentView<BranchHandle>;
+  currentVersion(): Promise<number>;
+  versionFile(): string | undefined;
+  adoptChild(child: Branch): void;
+  releaseChild(child: Branch): void;
+  openChildren(): Branch[];
+  assertUsable(): void;
+  assertTargetExists(): Promise<void>;
+  lock(mode: 'shared' | 'exclusive'): Promise<HeldLock>;
+  newBranchDir(): string;
+  notice(message: string): void;
+}
+
+/**
+ * An isolated, copy-on-write view of its parent. A branch commits into its
+ * parent only. Siblings fork from one version of the parent; the first to
+ * commit wins, and the others become stale: their commit raises
+ * ConflictError, branching from them raises BranchStaleError, and abort
+ * always works.
+ *
+ * A parent that aborts aborts its open children first. A parent cannot
+ * commit while it has open children (CommitError ERR_BRANCH_OPEN_CHILDREN):
+ * their work would silently vanish, so they must be finished first.
+ */
+export class Branch implements BranchOwner {
+  private _state: BranchState = 'open';
+  private version = 0;
+  private readonly children = new Set<Branch>();
+
+  private constructor(
+    readonly name: string,
+    readonly id: string,
+    readonly branchPath: string,
+    private readonly owner: BranchOwner,
+    private readonly dir: string,
+    private readonly handle: BranchHandle,
+    private readonly baseVersion: number,
+    private readonly nameClaim: string,
+    private readonly options: NormalizedOptions,
+  ) {}
+
+  /** @internal */
+  static async create(
+    root: BranchOwner,
+    owner: BranchOwner,
+    rawName: string,
+    options: NormalizedOptions,
+  ): Promise<Branch> {
+    const name = validateBranchName(rawName);
+    owner.assertUsable();
+    const layout = owner.layoutForBranches;
+    const dir = owner.newBranchDir();
+    const id = basename(dir);
+    const branchPath = `${owner.branchPath}/${name}`;
+    const claim = await claimName(layout, owner.id, name, id, owner.leaseForBranches);
+    if (!claim) {
+      throw new ArgumentError(
+        `a sibling branch named ${JSON.stringify(name)} is still open under ${owner.branchPath}`,
+        {
+          argument: 'name',
+          branchPath,
+          code: 'ERR_BRANCHING_NAME_IN_USE',
+        },
+      );
+    }
+    const backend = owner.backend;
+    let handle: BranchHandle | null = null;
+    let lock: HeldLock | null = null;
+    try {
+      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      await writeBranchInfo(dir, {
+        id,
+        name,
+        branchPath,
+        parentId: owner.id,
+        backend: backend.kind,
+        lease: owner.leaseForBranches.file,
+        pid: process.pid,
+        createdAt: new Date().toISOString(),
+      });
+      // A commit must not rewrite the parent while we copy or layer it.
+      lock = await root.lock('shared');
+      const baseVersion = await owner.currentVersion();
+      handle = await backend.create(owner.parentView(), { dir, workspace: root.path });
+      await lock.release();
+      lock = null;
+      const branch = new Branch(name, id, branchPath, owner, dir, handle, baseVersion, claim, options);
+      owner.adoptChild(branch);
+      return branch;
+    } catch (err) {
+      await lock?.release();
+      if (handle) await backend.destroy(handle).catch(() => {});
+      await removeTree(dir).catch(() => {});
+      await releaseName(claim, id);
+      if (isBranchingError(err)) throw err;
+      throw new BranchError(`cannot create branch ${branchPath}: ${(err as Error).message}`, {
+        branchPath,
+        path: (err as NodeJS.ErrnoException).path,
+        cause: err,
+      });
+    }
+  }
+
+  /** @internal Runs `fn` with upstream's context-manager semantics. */
+  static async runIn<T>(branch: Branch, fn: (branch: Branch) => Promise<T> | T): Promise<T> {
+    let result: T;
+    try {
+      result = await fn(branch);
+      if (branch.options.onSuccess === 'commit') await branch.commit();
+    } catch (err) {
+      if (branch.options.onError === 'abort') await branch.abort();
+      throw err;
+    }
+    return result;
+  }
+
+  get state(): BranchState {
+    return this._state;
+  }
+
+  /** The directory holding this branch's files: a real directory, usable as any tool's cwd. */
+  get path(): string {
+    return this.handle.path;
+  }
+
+  get backend(): Backend {
+    return this.owner.backend;
+  }
+
+  /** Has a sibling committed into the parent since this branch was created? */
+  async isStale(): Promise<boolean> {
+    if (this._state !== 'open') return false;
+    return (await this.owner.currentVersion()) !== this.baseVersion;
+  }
+
+  async branch(name: string, options?: BranchOptions): Promise<Branch> {
+    const normalized = normalizeBranchOptions(options);
+    this.assertUsable();
+    if (await this.isStale()) {
+      throw new BranchStaleError(`cannot branch from ${this.branchPath}: a sibling has committed into its parent`, {
+        branchPath: this.branchPath,
+      });
+    }
+    return Branch.create(this.root(), this, name, normalized);
+  }
+
+  async withBranch<T>(name: string, fn: (branch: Branch) => Promise<T> | T, options?: BranchOptions): Promise<T> {
+    return Branch.runIn(await this.branch(name, options), fn);
+  }
+
+  /**
+   * Applies this branch's changes to its parent, all or nothing, and
+   * finishes the branch. Does nothing when the branch is already finished.
+   */
+  async commit(): Promise<void> {
+    if (this._state !== 'open') return;
+    const open = this.openChildren();
+    if (open.length > 0) {
+      throw new CommitError(
+        `cannot commit ${this.branchPath} while its children are open: ${open.map((c) => c.name).join(', ')}`,
+        { branchPath: this.branchPath, code: 'ERR_BRANCH_OPEN_CHILDREN' },
+      );
+    }
+    if (this.owner.state !== 'open') {
+      throw new CommitError(`cannot commit ${this.branchPath}: its parent is ${this.owner.state}`, {
+        branchPath: this.branchPath,
+        code: 'ERR_BRANCH_PARENT_FINISHED',
+      });
+    }
+    const lock = await this.root().lock('exclusive');
+    try {
+      await this.owner.assertTargetExists();
+      const current = await this.owner.currentVersion();
+      if (current !== this.baseVersion) {
+        throw new ConflictError(
+          `cannot commit ${this.branchPath}: a sibling committed into ${this.owner.branchPath} first`,
+          { branchPath: this.branchPath },
+        );
+      }
+      const parent = this.owner.parentView();
+      const changes = await this.backend.changes(this.handle, parent);
+      const versionFile = this.owner.versionFile();
+      await commitChanges({
+        target: parent.path,
+        txnRoot: this.backend.stagingDir(parent, this.owner.layoutForBranches.txn),
+        changes,
+        version: versionFile ? { file: versionFile, value: current + 1 } : undefined,
+      });
+      if (!versionFile) (this.owner as Branch).version++;
+    } catch (err) {
+      if (isBranchingError(err)) throw err;
+      throw new CommitError(`commit of ${this.branchPath} failed: ${(err as Error).message}`, {
+        branchPath: this.branchPath,
+        path: (err as NodeJS.ErrnoException).path,
+        cause: err,
+      });
+    } finally {
+      await lock.release();
+    }
+    this._state = 'committed';
+    await this.release();
+  }
+
+  /** Throws the branch away (its open children first). Always allowed; does nothing once finished. */
+  async abort(): Promise<void> {
+    if (this._state !== 'open') return;
+    for (const child of this.openChildren().reverse()) await child.abort();
+    try {
+      await this.backend.destroy(this.handle);
+    } catch (err) {
+      throw new AbortError(`abort of ${this.branchPath} failed: ${(err as Error).message}`, {
+        branchPath: this.branchPath,
+        path: (err as NodeJS.ErrnoException).path,
+        cause: err,
+      });
+    }
+    this._state = 'aborted';
+    await this.release();
+  }
+
+  /** `await using b = await ws.branch('x')`: aborts on dispose unless already finished. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.abort();
+  }
+
+  private async release(): Promise<void> {
+    await this.backend.destroy(this.handle).catch(() => {});
+    await removeTree(this.dir).catch(() => {});
+    await releaseName(this.nameClaim, this.id);
+    this.owner.releaseChild(this);
+  }
+
+  private root(): BranchOwner {
+    let node: BranchOwner = this;
+    while (node instanceof Branch) node = node.owner;
+    return node;
+  }
+
+  // ---- BranchOwner, for nested branches ----
+
+  /** @internal */
+  get layoutForBranches(): StateLayout {
+    return this.owner.layoutForBranches;
+  }
+  /** @internal */
+  get leaseForBranches(): Lease {
+    return this.owner.leaseForBranches;
+  }
+  /** @internal */
+  parentView(): ParentView<BranchHandle> {
+    return { id: this.id, path: this.handle.path, handle: this.handle };
+  }
+  /** @internal */
+  async currentVersion(): Promise<number> {
+    return this.version;
+  }
+  /** @internal */
+  versionFile(): string | undefined {
+    return undefined;
+  }
+  /** @internal */
+  adoptChild(child: Branch): void {
+    this.children.add(child);
+  }
+  /** @internal */
+  releaseChild(child: Branch): void {
+    this.children.delete(child);
+  }
+  /** @internal */
+  openChildren(): Branch[] {
+    return [...this.children].filter((c) => c.state === 'open');
+  }
+  /** @internal */
+  assertUsable(): void {
+    if (this._state !== 'open') {
+      throw new BranchError(`branch ${this.branchPath} is already ${this._state}`, {
+        branchPath: this.branchPath,
+        code: 'ERR_BRANCH_FINISHED',
+      });
+    }
+  }
+  /** @internal */
+  async assertTargetExists(): Promise<void> {
+    this.assertUsable();
+  }
+  /** @internal */
+  lock(mode: 'shared' | 'exclusive'): Promise<HeldLock> {
+    return this.root().lock(mode);
+  }
+  /** @internal */
+  newBranchDir(): string {
+    return this.owner.newBranchDir();
+  }
+  /** @internal */
+  notice(message: string): void {
+    this.owner.notice(message);
+  }
+}

@@ -1,0 +1,186 @@
+import { constants as fsc } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import { join } from 'node:path';
+import { hasErrno } from './errors.ts';
+
+/** Runs async jobs with at most `limit` in flight; used to keep the fs busy without opening too many fds. */
+export class Limiter {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(private readonly limit: number) {}
+
+  async run<T>(job: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active++;
+    try {
+      return await job();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
+export type EntryKind = 'file' | 'dir' | 'symlink' | 'other';
+
+export function kindOf(st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }): EntryKind {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  return 'other';
+}
+
+/** Identity of an inode version: a rewrite in place changes ctime, a replace changes ino. */
+export interface Fingerprint {
+  kind: EntryKind;
+  ino: bigint;
+  ctimeNs: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+  mode: number;
+}
+
+export function fingerprint(st: import('node:fs').BigIntStats): Fingerprint {
+  return {
+    kind: kindOf(st),
+    ino: st.ino,
+    ctimeNs: st.ctimeNs,
+    size: st.size,
+    mtimeNs: st.mtimeNs,
+    mode: Number(st.mode & 0o7777n),
+  };
+}
+
+export interface CopyTreeOptions {
+  /** Called for each copied entry, with its path relative to the tree root ('' is the root). */
+  onEntry?: (rel: string, fp: Fingerprint) => void;
+  /** Entries that cannot be copied (sockets, fifos, devices) are reported here and skipped. */
+  onSkip?: (rel: string, reason: string) => void;
+  /** Preserve ownership (only meaningful for root). */
+  preserveOwner?: boolean;
+  /** File copier: defaults to a reflink-or-copy. */
+  copyFile?: (src: string, dest: string) => Promise<void>;
+}
+
+/** copyFile that asks for a reflink (FICLONE / clonefile) and falls back to a byte copy. */
+export async function cloneOrCopyFile(src: string, dest: string): Promise<void> {
+  await fs.copyFile(src, dest, fsc.COPYFILE_FICLONE | fsc.COPYFILE_EXCL);
+}
+
+function relJoin(rel: string, name: string): string {
+  return rel === '' ? name : `${rel}/${name}`;
+}
+
+/**
+ * Copies a tree like `cp -a` (modes, timestamps, symlinks verbatim, empty
+ * dirs; ownership when root), with bounded parallelism. Directory modes and
+ * times are applied after their children, so read-only dirs copy fine.
+ */
+export async function copyTree(src: string, dest: string, options: CopyTreeOptions = {}): Promise<void> {
+  const limiter = new Limiter(32);
+  const copyFile = options.copyFile ?? cloneOrCopyFile;
+  const preserveOwner = options.preserveOwner ?? process.getuid?.() === 0;
+
+  const finish = async (path: string, st: import('node:fs').BigIntStats, rel: string, isLink = false) => {
+    if (preserveOwner) await fs.lchown(path, Number(st.uid), Number(st.gid));
+    if (!isLink) {
+      await fs.chmod(path, Number(st.mode & 0o7777n));
+      await fs.utimes(path, Number(st.atimeNs / 1000n) / 1e6, Number(st.mtimeNs / 1000n) / 1e6);
+    } else {
+      await fs.lutimes(path, Number(st.atimeNs / 1000n) / 1e6, Number(st.mtimeNs / 1000n) / 1e6).catch(() => {});
+    }
+    if (options.onEntry) options.onEntry(rel, fingerprint(await fs.lstat(path, { bigint: true })));
+  };
+
+  const copyEntry = async (from: string, to: string, rel: string, st: import('node:fs').BigIntStats): Promise<void> => {
+    if (st.isDirectory()) {
+      await limiter.run(() => fs.mkdir(to, { mode: 0o700 }));
+      const names = await limiter.run(() => fs.readdir(from));
+      await Promise.all(
+        names.map(async (name) => {
+          const childFrom = join(from, name);
+          const childSt = await limiter.run(() => fs.lstat(childFrom, { bigint: true }));
+          await copyEntry(childFrom, join(to, name), relJoin(rel, name), childSt);
+        }),
+      );
+      await limiter.run(() => finish(to, st, rel));
+    } else if (st.isFile()) {
+      await limiter.run(async () => {
+        await copyFile(from, to);
+        await finish(to, st, rel);
+      });
+    } else if (st.isSymbolicLink()) {
+      await limiter.run(async () => {
+        await fs.symlink(await fs.readlink(from), to);
+        await finish(to, st, rel, true);
+      });
+    } else {
+      options.onSkip?.(rel, 'not a regular file, directory or symlink');
+    }
+  };
+
+  const rootSt = await fs.lstat(src, { bigint: true });
+  await copyEntry(src, dest, '', rootSt);
+}
+
+/**
+ * rm -rf that also works as a non-root user on trees holding read-only
+ * directories (which a test may well create): on EACCES it makes the
+ * directories writable and tries again. Never follows symlinks.
+ */
+export async function removeTree(path: string): Promise<void> {
+  try {
+    await fs.rm(path, { recursive: true, force: true, maxRetries: 2 });
+  } catch (err) {
+    if (!hasErrno(err, 'EACCES', 'EPERM', 'ENOTEMPTY')) throw err;
+    await makeDirsWritable(path);
+    await fs.rm(path, { recursive: true, force: true, maxRetries: 2 });
+  }
+}
+
+async function makeDirsWritable(path: string): Promise<void> {
+  let st: import('node:fs').Stats;
+  try {
+    st = await fs.lstat(path);
+  } catch {
+    return;
+  }
+  if (!st.isDirectory()) return;
+  await fs.chmod(path, 0o700).catch(() => {});
+  const names = await fs.readdir(path).catch(() => [] as string[]);
+  await Promise.all(names.map((n) => makeDirsWritable(join(path, n))));
+}
+
+/** fsync a file or directory by path. */
+export async function fsyncPath(path: string): Promise<void> {
+  const handle = await fs.open(path, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Writes a small file durably: temp file, fsync, rename, fsync of the directory. */
+export async function writeFileDurable(path: string, data: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  const handle = await fs.open(tmp, 'wx', 0o644);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(tmp, path);
+  await fsyncPath(join(path, '..'));
+}
+
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await fs.lstat(path);
+    return true;
+  } catch (err) {
+    if (hasErrno(err, 'ENOENT', 'ENOTDIR')) return false;
+    throw err;
+  }
+}

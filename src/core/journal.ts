@@ -1,0 +1,251 @@
+import { randomBytes } from 'node:crypto';
+import { constants as fsc } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { type Change, depthOf, orderChanges } from './changes.ts';
+import { CommitError, hasErrno } from './errors.ts';
+import { copyTree, fsyncPath, pathExists, removeTree, writeFileDurable } from './fsutil.ts';
+
+/**
+ * Crash-safe commits: a change set is first staged (every new file, symlink
+ * and opaque tree is linked or copied into the transaction directory, on the
+ * target's filesystem, and fsynced), then described in a journal that is
+ * fsynced and renamed into place: that rename is the commit point. Applying
+ * is a series of renames, each idempotent given the journal, so that a
+ * process killed at any instant leaves either the old tree (no journal yet:
+ * recovery deletes the staging) or a journal that recovery replays to the
+ * end. Nothing is ever written through a symlink of the target tree.
+ */
+
+type JournalOp =
+  | { op: 'delete'; path: string }
+  | { op: 'mkdir'; path: string; mode: number }
+  | { op: 'place'; path: string; staged: string };
+
+interface Journal {
+  format: 1;
+  target: string;
+  ops: JournalOp[];
+  /** Written with the commit, so that a replay also moves the version on. */
+  version?: { file: string; value: number };
+}
+
+const JOURNAL = 'journal.json';
+
+/** Test-only fault injection: SIGKILL ourselves before mutation step N. */
+let crashAt = Number(process.env.BRANCHING_TEST_CRASH_AT_STEP ?? -1);
+let stepCount = 0;
+function step(): void {
+  if (crashAt >= 0 && stepCount++ === crashAt) {
+    crashAt = -1;
+    process.kill(process.pid, 'SIGKILL');
+  }
+}
+
+export interface CommitRequest {
+  /** Directory the changes are applied to. */
+  target: string;
+  /** Directory for transactions, on the target's filesystem. */
+  txnRoot: string;
+  changes: Change[];
+  version?: { file: string; value: number };
+}
+
+export async function commitChanges(request: CommitRequest): Promise<void> {
+  const dir = join(request.txnRoot, `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`);
+  await fs.mkdir(join(dir, 'staged'), { recursive: true });
+  try {
+    const ops = await stage(request.changes, join(dir, 'staged'));
+    step();
+    const journal: Journal = { format: 1, target: request.target, ops, version: request.version };
+    await fsyncPath(join(dir, 'staged'));
+    step();
+    await writeFileDurable(join(dir, JOURNAL), JSON.stringify(journal));
+  } catch (err) {
+    await removeTree(dir);
+    throw err instanceof CommitError
+      ? err
+      : new CommitError(`commit into ${request.target} failed while staging: ${(err as Error).message}`, {
+          path: (err as NodeJS.ErrnoException).path ?? request.target,
+          cause: err,
+        });
+  }
+  // Past the commit point: the change will land, now or at recovery.
+  await replay(dir);
+}
+
+async function stage(changes: Change[], stagedDir: string): Promise<JournalOp[]> {
+  const ops: JournalOp[] = [];
+  let n = 0;
+  for (const change of orderChanges(changes)) {
+    step();
+    switch (change.op) {
+      case 'delete':
+      case 'mkdir':
+        ops.push(change);
+        break;
+      case 'file': {
+        const staged = String(n++);
+        await linkOrCopy(change.source, join(stagedDir, staged));
+        ops.push({ op: 'place', path: change.path, staged });
+        break;
+      }
+      case 'symlink': {
+        const staged = String(n++);
+        await fs.symlink(change.target, join(stagedDir, staged));
+        ops.push({ op: 'place', path: change.path, staged });
+        break;
+      }
+      case 'tree': {
+        const staged = String(n++);
+        await copyTree(change.source, join(stagedDir, staged), { copyFile: linkOrCopy, onEntry: undefined });
+        await syncTree(join(stagedDir, staged));
+        ops.push({ op: 'place', path: change.path, staged });
+        break;
+      }
+    }
+  }
+  return ops;
+}
+
+/** A hard link costs nothing and keeps the source intact until the branch is gone; across filesystems, copy. */
+async function linkOrCopy(source: string, dest: string): Promise<void> {
+  try {
+    await fs.link(source, dest);
+  } catch (err) {
+    if (!hasErrno(err, 'EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP')) throw err;
+    await fs.copyFile(source, dest, fsc.COPYFILE_FICLONE | fsc.COPYFILE_EXCL);
+    const st = await fs.stat(source);
+    await fs.chmod(dest, st.mode & 0o7777);
+    await fs.utimes(dest, st.atime, st.mtime);
+  }
+  await fsyncPath(dest);
+}
+
+async function syncTree(path: string): Promise<void> {
+  const st = await fs.lstat(path);
+  if (st.isSymbolicLink()) return;
+  if (st.isDirectory()) for (const name of await fs.readdir(path)) await syncTree(join(path, name));
+  await fsyncPath(path);
+}
+
+/** Applies a journalled transaction to the end and removes it. Idempotent: safe to run again after a crash. */
+export async function replay(dir: string): Promise<void> {
+  const journal = JSON.parse(await fs.readFile(join(dir, JOURNAL), 'utf8')) as Journal;
+  const staged = join(dir, 'staged');
+  const trash = join(dir, 'trash');
+  await fs.mkdir(trash, { recursive: true });
+  const safe = new SafeDirs(journal.target);
+  const touched = new Set<string>();
+
+  for (const [index, op] of journal.ops.entries()) {
+    const target = join(journal.target, op.path);
+    await safe.assertParentIsReal(op.path);
+    step();
+    if (op.op === 'delete') {
+      await moveAside(target, join(trash, String(index)));
+    } else if (op.op === 'mkdir') {
+      const st = await fs.lstat(target).catch(() => null);
+      if (st && !st.isDirectory()) await moveAside(target, join(trash, String(index)));
+      if (!st || !st.isDirectory()) await fs.mkdir(target, { mode: 0o700 });
+      safe.markReal(op.path);
+    } else {
+      const from = join(staged, op.staged);
+      if (!(await pathExists(from))) continue; // placed before a crash
+      const st = await fs.lstat(target).catch(() => null);
+      // rename(2) replaces a non-directory atomically, but not a directory, nor anything by a directory.
+      if (st && (st.isDirectory() || (await fs.lstat(from)).isDirectory())) {
+        await moveAside(target, join(trash, String(index)));
+      }
+      await fs.rename(from, target);
+    }
+    touched.add(dirname(target));
+  }
+
+  // Directory modes last, deepest first: a read-only directory must not block its own children.
+  const mkdirs = journal.ops.filter((op): op is Extract<JournalOp, { op: 'mkdir' }> => op.op === 'mkdir');
+  for (const op of mkdirs.sort((a, b) => depthOf(b.path) - depthOf(a.path))) {
+    step();
+    await fs.chmod(join(journal.target, op.path), op.mode);
+  }
+  for (const d of touched) await fsyncPath(d).catch(() => {});
+  if (journal.version) {
+    step();
+    await writeFileDurable(journal.version.file, String(journal.version.value));
+  }
+  step();
+  // Removing the journal first makes the transaction finished even if the rest of the cleanup is cut short.
+  await fs.rm(join(dir, JOURNAL), { force: true });
+  await removeTree(dir);
+}
+
+async function moveAside(path: string, aside: string): Promise<void> {
+  try {
+    await fs.rename(path, aside);
+  } catch (err) {
+    if (!hasErrno(err, 'ENOENT')) throw err;
+  }
+}
+
+/**
+ * Guards against writing through symlinks: before an operation on a/b/c, a
+ * and a/b must be real directories of the target (not symlinks), either
+ * checked with lstat or created by this transaction.
+ */
+class SafeDirs {
+  private readonly real = new Set<string>(['']);
+  constructor(private readonly root: string) {}
+
+  markReal(rel: string): void {
+    this.real.add(rel);
+  }
+
+  async assertParentIsReal(rel: string): Promise<void> {
+    const parts = rel.split('/');
+    let prefix = '';
+    for (let i = 0; i < parts.length - 1; i++) {
+      prefix = prefix === '' ? parts[i] : `${prefix}/${parts[i]}`;
+      if (this.real.has(prefix)) continue;
+      const st = await fs.lstat(join(this.root, prefix)).catch(() => null);
+      if (!st?.isDirectory()) {
+        throw new CommitError(
+          `refusing to apply ${rel}: ${join(this.root, prefix)} is ${st ? 'not a directory (a symlink or file)' : 'missing'} in the target`,
+          { path: join(this.root, prefix), code: 'ERR_BRANCH_COMMIT_UNSAFE_PATH' },
+        );
+      }
+      this.real.add(prefix);
+    }
+  }
+}
+
+/** Recovers interrupted commits: replays journalled ones into `workspace`, discards the rest. Call under the lock. */
+export async function recoverTransactions(
+  txnRoot: string,
+  workspace: string,
+): Promise<{ replayed: number; discarded: number }> {
+  let replayed = 0;
+  let discarded = 0;
+  let names: string[];
+  try {
+    names = await fs.readdir(txnRoot);
+  } catch (err) {
+    if (hasErrno(err, 'ENOENT')) return { replayed, discarded };
+    throw err;
+  }
+  for (const name of names.sort()) {
+    const dir = join(txnRoot, name);
+    const journal = await fs.readFile(join(dir, JOURNAL), 'utf8').then(
+      (text) => JSON.parse(text) as Journal,
+      () => null,
+    );
+    if (journal && journal.target === workspace) {
+      await replay(dir);
+      replayed++;
+    } else {
+      // Not yet committed, or aimed at a branch that died with its process.
+      await removeTree(dir);
+      discarded++;
+    }
+  }
+  return { replayed, discarded };
+}

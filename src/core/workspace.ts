@@ -1,0 +1,315 @@
+import { randomBytes } from 'node:crypto';
+import { realpathSync, statSync } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Backend, BackendChoice, BackendKind, BranchHandle, ParentView } from '../backends/backend.ts';
+import { parseBackendChoice, selectBackend } from '../backends/factory.ts';
+import { Branch, type BranchOptions, type BranchOwner, normalizeBranchOptions } from './branch.ts';
+import { ArgumentError, CommitError, hasErrno } from './errors.ts';
+import { removeTree } from './fsutil.ts';
+import { recoverTransactions } from './journal.ts';
+import { acquireLock, type HeldLock, Lease } from './lock.ts';
+import { ensureLayout, layoutOf, readBranchInfo, readVersion, resolveStateDir, type StateLayout } from './state.ts';
+
+export interface WorkspaceOptions {
+  /** `auto` (default) picks the fastest backend available here and reports a fallback. */
+  backend?: BackendChoice;
+  /** Where branch state lives (default: next to the workspace, on its filesystem). Also BRANCHING_STATE_DIR. */
+  stateDir?: string;
+  /** `false` (or BRANCHING_NO_FALLBACK=1) makes a fallback to the clone backend an error. */
+  fallback?: boolean;
+  /** Receives notices (fallbacks, leftovers of crashed processes). Default: once per message on stderr, unless BRANCHING_QUIET=1. */
+  onNotice?: (message: string) => void;
+}
+
+export interface GcReport {
+  /** Branch state directories of dead processes that were removed. */
+  reclaimedBranches: number;
+  /** Interrupted commits that were finished. */
+  replayedCommits: number;
+  /** Interrupted commits that had not reached their commit point, and were dropped. */
+  discardedCommits: number;
+}
+
+const shownNotices = new Set<string>();
+function defaultNotice(message: string): void {
+  if (process.env.BRANCHING_QUIET === '1' || shownNotices.has(message)) return;
+  shownNotices.add(message);
+  process.stderr.write(`${message}\n`);
+}
+
+function validateWorkspacePath(path: unknown): string {
+  if (typeof path !== 'string' || path === '' || path.includes('\0')) {
+    throw new ArgumentError(`workspace path must be a non-empty string without NUL; got ${JSON.stringify(path)}`, {
+      argument: 'path',
+    });
+  }
+  const absolute = resolve(path);
+  let st: import('node:fs').Stats;
+  try {
+    st = statSync(absolute);
+  } catch (err) {
+    throw new ArgumentError(`workspace ${absolute} does not exist`, {
+      argument: 'path',
+      path: absolute,
+      code: 'ERR_BRANCHING_WORKSPACE_MISSING',
+      cause: err,
+    });
+  }
+  if (!st.isDirectory()) {
+    throw new ArgumentError(`workspace ${absolute} is not a directory`, {
+      argument: 'path',
+      path: absolute,
+      code: 'ERR_BRANCHING_NOT_A_DIRECTORY',
+    });
+  }
+  return realpathSync(absolute);
+}
+
+/**
+ * A project directory that can be branched. Opening it recovers any commit a
+ * crashed process left half-done; branches are created with `branch()` or
+ * `withBranch()` and nest.
+ */
+export class Workspace implements BranchOwner {
+  readonly path: string;
+  readonly id = 'main';
+  readonly branchPath = '/main';
+  /** Notices issued for this workspace (fallbacks, crash leftovers). */
+  readonly notices: string[] = [];
+  readonly stateDir: string;
+  readonly backend: Backend;
+  private readonly layout: StateLayout;
+  private readonly onNotice: (message: string) => void;
+  private readonly children = new Set<Branch>();
+  private lease: Lease | null = null;
+  private ready: Promise<void> | null = null;
+
+  constructor(path: string, options: WorkspaceOptions = {}) {
+    if (options === null || typeof options !== 'object') {
+      throw new ArgumentError('options must be an object', { argument: 'options' });
+    }
+    this.path = validateWorkspacePath(path);
+    this.onNotice = options.onNotice ?? defaultNotice;
+    const choice = parseBackendChoice(
+      options.backend ?? process.env.BRANCHING_BACKEND,
+      options.backend !== undefined ? 'backend' : 'BRANCHING_BACKEND',
+    );
+    const allowFallback = options.fallback ?? process.env.BRANCHING_NO_FALLBACK !== '1';
+    const selection = selectBackend(this.path, choice, { allowFallback });
+    this.backend = selection.backend;
+    this.stateDir = resolveStateDir(this.path, options.stateDir);
+    this.layout = layoutOf(this.stateDir);
+    if (selection.fallbackNotice) this.notice(selection.fallbackNotice);
+  }
+
+  /** Opens a workspace and finishes its recovery before returning. */
+  static async open(path: string, options?: WorkspaceOptions): Promise<Workspace> {
+    const ws = new Workspace(path, options);
+    await ws.ensureReady();
+    return ws;
+  }
+
+  /** The backend in use: `overlay`, `clone` or `branchfs`. */
+  get fstype(): BackendKind {
+    return this.backend.kind;
+  }
+
+  get state(): 'open' {
+    return 'open';
+  }
+
+  /** Creates a branch of the workspace. */
+  async branch(name: string, options?: BranchOptions): Promise<Branch> {
+    const normalized = normalizeBranchOptions(options);
+    await this.ensureReady();
+    return Branch.create(this, this, name, normalized);
+  }
+
+  /** Runs `fn` in a new branch: commits when it returns, aborts (and rethrows) when it throws. */
+  async withBranch<T>(name: string, fn: (branch: Branch) => Promise<T> | T, options?: BranchOptions): Promise<T> {
+    return Branch.runIn(await this.branch(name, options), fn);
+  }
+
+  /** Finishes or drops interrupted commits and reclaims the state of branches whose process died. */
+  async gc(): Promise<GcReport> {
+    await this.ensureReady();
+    const lock = await this.lock('exclusive');
+    try {
+      const recovered = await recoverTransactions(this.layout.txn, this.path);
+      const reclaimed = await this.reclaimDeadBranches();
+      return {
+        reclaimedBranches: reclaimed,
+        replayedCommits: recovered.replayed,
+        discardedCommits: recovered.discarded,
+      };
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Aborts every branch this object still has open and releases its lease. */
+  async close(): Promise<void> {
+    for (const child of [...this.children]) await child.abort();
+    await this.lease?.release();
+    this.lease = null;
+    this.ready = null;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // ---- BranchOwner: what branches need from the workspace ----
+
+  /** @internal */
+  get layoutForBranches(): StateLayout {
+    return this.layout;
+  }
+
+  /** @internal */
+  get leaseForBranches(): Lease {
+    if (!this.lease) throw new Error('workspace not ready');
+    return this.lease;
+  }
+
+  /** @internal */
+  parentView(): ParentView<BranchHandle> {
+    return { id: 'main', path: this.path };
+  }
+
+  /** @internal */
+  async currentVersion(): Promise<number> {
+    return readVersion(this.layout.mainVersion);
+  }
+
+  /** @internal */
+  versionFile(): string | undefined {
+    return this.layout.mainVersion;
+  }
+
+  /** @internal */
+  adoptChild(child: Branch): void {
+    this.children.add(child);
+  }
+
+  /** @internal */
+  releaseChild(child: Branch): void {
+    this.children.delete(child);
+  }
+
+  /** @internal */
+  openChildren(): Branch[] {
+    return [...this.children].filter((c) => c.state === 'open');
+  }
+
+  /** @internal */
+  assertUsable(): void {}
+
+  /** @internal */
+  async assertTargetExists(): Promise<void> {
+    const st = await fs.stat(this.path).catch(() => null);
+    if (!st?.isDirectory()) {
+      throw new CommitError(`the workspace ${this.path} has vanished`, {
+        path: this.path,
+        code: 'ERR_BRANCHING_WORKSPACE_GONE',
+      });
+    }
+  }
+
+  /** @internal */
+  lock(mode: 'shared' | 'exclusive'): Promise<HeldLock> {
+    return acquireLock(this.layout.lock, mode);
+  }
+
+  /** @internal */
+  newBranchDir(): string {
+    return join(this.layout.branches, randomBytes(6).toString('hex'));
+  }
+
+  notice(message: string): void {
+    this.notices.push(message);
+    this.onNotice(message);
+  }
+
+  private ensureReady(): Promise<void> {
+    this.ready ??= this.prepare().catch((err) => {
+      this.ready = null;
+      throw err;
+    });
+    return this.ready;
+  }
+
+  private async prepare(): Promise<void> {
+    await ensureLayout(this.layout, this.path);
+    this.lease = await Lease.take(this.layout.leases);
+    const lock = await this.lock('exclusive');
+    try {
+      const recovered = await recoverTransactions(this.layout.txn, this.path);
+      if (recovered.replayed > 0) {
+        this.notice(
+          `branching: finished ${recovered.replayed} commit(s) into ${this.path} that a crashed process left half-done`,
+        );
+      }
+    } finally {
+      await lock.release();
+    }
+    const dead = await this.deadBranchDirs();
+    if (dead.length > 0) {
+      this.notice(
+        `branching: ${dead.length} branch(es) of ${this.path} were left by processes that died; \`branching gc ${this.path}\` reclaims them`,
+      );
+    }
+  }
+
+  private async deadBranchDirs(): Promise<string[]> {
+    const names = await fs.readdir(this.layout.branches).catch(() => [] as string[]);
+    const dead: string[] = [];
+    for (const name of names) {
+      const dir = join(this.layout.branches, name);
+      const info = await readBranchInfo(dir);
+      // A directory without info.json is a branch that died while being created, or is being created now.
+      if (info ? !(await Lease.isAlive(info.lease)) : await isOlderThan(dir, 60_000)) dead.push(dir);
+    }
+    return dead;
+  }
+
+  private async reclaimDeadBranches(): Promise<number> {
+    const dead = await this.deadBranchDirs();
+    for (const dir of dead) {
+      await this.backend.reclaim(dir);
+      await removeTree(dir);
+    }
+    await this.reclaimDeadNamesAndLeases();
+    return dead.length;
+  }
+
+  private async reclaimDeadNamesAndLeases(): Promise<void> {
+    const parents = await fs.readdir(this.layout.names).catch(() => [] as string[]);
+    for (const parent of parents) {
+      const dir = join(this.layout.names, parent);
+      for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+        const file = join(dir, name);
+        const claim = await fs.readFile(file, 'utf8').then(
+          (t) => JSON.parse(t) as { lease: string },
+          () => null,
+        );
+        if (!claim || !(await Lease.isAlive(claim.lease))) await fs.rm(file, { force: true });
+      }
+      await fs.rmdir(dir).catch(() => {});
+    }
+    for (const name of await fs.readdir(this.layout.leases).catch(() => [] as string[])) {
+      const file = join(this.layout.leases, name);
+      if (file !== this.lease?.file && !(await Lease.isAlive(file))) await fs.rm(file, { force: true });
+    }
+  }
+}
+
+async function isOlderThan(path: string, ms: number): Promise<boolean> {
+  try {
+    return Date.now() - (await fs.stat(path)).mtimeMs > ms;
+  } catch (err) {
+    if (hasErrno(err, 'ENOENT')) return false;
+    throw err;
+  }
+}
