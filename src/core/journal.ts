@@ -147,7 +147,7 @@ export async function replay(dir: string): Promise<void> {
     } else if (op.op === 'mkdir') {
       const st = await fs.lstat(target).catch(() => null);
       if (st && !st.isDirectory()) await moveAside(target, join(trash, String(index)));
-      if (!st || !st.isDirectory()) await fs.mkdir(target, { mode: 0o700 });
+      if (!st?.isDirectory()) await fs.mkdir(target, { mode: 0o700 });
       safe.markReal(op.path);
     } else {
       const from = join(staged, op.staged);
