@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { NativeBinding } from './native.d.ts';
+import type { NativeBinding } from './native.js';
 
 export type { NativeBinding };
 
