@@ -291,8 +291,7 @@ static _Noreturn void exit_like(int status) {
  * the kernel translate its pid into our namespace), forwards signals to init,
  * and exits like the workload did. */
 static _Noreturn void outer_main(int sock, pid_t init) {
-  int one = 1, status = -1;
-  setsockopt(sock, SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+  int status = -1;
   forward_to = init;
   struct sigaction sa = {.sa_handler = forward};
   for (int i = 0; i < NFWD; i++) sigaction(fwd_sigs[i], &sa, NULL);
@@ -345,7 +344,10 @@ static void enter_pidns(int index) {
   int sv[2];
   if (!did_mountns) fail("pidns", index, EINVAL, NULL, "pidns needs a mountns op before it (for /proc)", 126);
   if (unshare(CLONE_NEWPID) < 0) fail("pidns", index, errno, NULL, NULL, 126);
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) fail("pidns", index, errno, NULL, NULL, 126);
+  int one = 1; /* before fork: creds are attached at send time only if PASSCRED is already on */
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0 ||
+      setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0)
+    fail("pidns", index, errno, NULL, NULL, 126);
   sigset_t set, old;
   sigemptyset(&set), sigaddset(&set, SIGCHLD);
   for (int i = 0; i < NFWD; i++) sigaddset(&set, fwd_sigs[i]);

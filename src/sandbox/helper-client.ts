@@ -10,8 +10,9 @@
  * the helper's allowed roots. The reply is one JSON line: {"ok":true} or
  * {"ok":false,"op","errno","code","path","message"}.
  */
-import { MountError } from '../core/errors.ts';
+
 import { native } from '../addon.ts';
+import { MountError } from '../core/errors.ts';
 import {
   checkSpecPath,
   type LaunchFailure,

@@ -104,7 +104,6 @@ export function checkSpecPath(value: unknown, argument: string, { colon = true }
     throw new ArgumentError(`${argument} must be a non-empty string`, { argument });
   }
   if (!isAbsolute(value)) throw new ArgumentError(`${argument} must be an absolute path: ${value}`, { argument });
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point
   const bad = /[\t\n\r\0,]/.exec(value) ?? (colon ? null : /:/.exec(value));
   if (bad) {
     throw new ArgumentError(`${argument} contains an unsupported character (${JSON.stringify(bad[0])}): ${value}`, {
