@@ -117,8 +117,10 @@ static int write_file(const char *path, const char *text) {
   return n < 0 ? -1 : 0;
 }
 
-static int close_from(unsigned first, unsigned last) {
-  return first > last ? 0 : (int)syscall(SYS_close_range, first, last, 0);
+/* Closes every fd except `keep` (close_range: Linux 5.9; older kernels keep them). */
+static void close_all_but(int keep) {
+  if (keep > 0) syscall(SYS_close_range, 0U, (unsigned)keep - 1, 0U);
+  syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U);
 }
 
 static int set_caps(unsigned long long keep) {
@@ -192,9 +194,11 @@ static int helper_request(char *req, const char **op, const char **bad) {
   if (nf == 5 || nf == 6) {
     if (strcmp(f[0], "overlay")) return EINVAL;
     for (int i = 1; i <= 4; i++) {
-      if (i == 2) {
+      if (i == 2) { /* no empty layer: "::" would name data-only layers */
         char lowers[PATH_MAX * 4];
-        if (strlen(f[2]) >= sizeof lowers) return *bad = f[2], ENAMETOOLONG;
+        size_t len = strlen(f[2]);
+        if (strstr(f[2], "::") || f[2][len - 1] == ':') return *bad = f[2], EINVAL;
+        if (len >= sizeof lowers) return *bad = f[2], ENAMETOOLONG;
         strcpy(lowers, f[2]);
         for (char *s2 = NULL, *l = strtok_r(lowers, ":", &s2); l; l = strtok_r(NULL, ":", &s2))
           if ((err = check_path(l, 0))) return *bad = f[2], err;
@@ -256,7 +260,7 @@ static void start_helper(struct op *o, int index) {
   if (pid < 0) fail("helper", index, errno, NULL, NULL, 126);
   if (pid == 0) { /* double fork: the helper is never the workload's child */
     if (fork() != 0) _exit(0);
-    close_from(0, (unsigned)sv[0] - 1), close_from((unsigned)sv[0] + 1, ~0U);
+    close_all_but(sv[0]);
     helper_main(sv[0]);
   }
   while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
@@ -321,7 +325,7 @@ static _Noreturn void outer_main(int sock, pid_t init) {
 }
 
 static _Noreturn void init_main(int sock, pid_t workload) {
-  close_from(0, (unsigned)sock - 1), close_from((unsigned)sock + 1, ~0U);
+  close_all_but(sock);
   sigset_t set;
   sigemptyset(&set), sigaddset(&set, SIGCHLD);
   for (int i = 0; i < NFWD; i++) sigaddset(&set, fwd_sigs[i]);
