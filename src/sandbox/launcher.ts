@@ -350,6 +350,9 @@ export function spawnSandboxed(
       text += chunk;
     });
     pipe.on('error', reject);
+    child.once('error', (err) =>
+      reject(new NamespaceError(`cannot start the sandbox launcher: ${err.message}`, { cause: err })),
+    );
     pipe.on('end', () => {
       let parsed: LaunchStatus | null;
       try {
@@ -368,7 +371,6 @@ export function spawnSandboxed(
       }
     });
   });
-  child.once('error', () => {}); // a failed spawn of the launcher surfaces as a status without a line
   status.catch(() => {}); // callers that only watch the exit code must not see an unhandled rejection
   return { child, status };
 }

@@ -248,6 +248,13 @@ describe.skipIf(!hasLauncher)('launcher: exec contract', () => {
     expect(r.status).toMatchObject({ op: 'exec', errnoCode: 'EACCES', path: notExecutable });
   });
 
+  it('rejects the status promise when the launcher cannot even start', async () => {
+    const { child, status } = spawnSandboxed('/bin/true', [], { spec: new LaunchSpec(), cwd: join(dir, 'gone') });
+    const [err] = await once(child, 'error');
+    expect((err as NodeJS.ErrnoException).code).toBe('ENOENT');
+    await expect(status).rejects.toBeInstanceOf(NamespaceError);
+  });
+
   it('rejects unknown operations before applying any', async () => {
     const marker = join(dir, 'ran');
     const child = spawn(launcher.path!, ['-c', `touch ${marker}`], {
