@@ -356,6 +356,21 @@ describe.skipIf(!hasOverlay)('launcher: overlay', () => {
     expect(whiteout.isCharacterDevice() && whiteout.rdev === 0).toBe(true);
   });
 
+  it('renaming a lower-layer directory: EXDEV with userxattr (unprivileged), works as root with redirect_dir=on', async () => {
+    const project = join(dir, 'project');
+    const upper = join(dir, 'upper');
+    const work = join(dir, 'work');
+    for (const d of [project, join(project, 'sub'), upper, work]) mkdirSync(d);
+    writeFileSync(join(project, 'sub', 'f'), 'x');
+    const options = isRoot ? ['redirect_dir=on'] : [];
+    const spec = ns().overlay({ target: project, lowers: [project], upper, work, options });
+    const script = `try { require('fs').renameSync('${project}/sub', '${project}/moved'); console.log('renamed'); } catch (e) { console.log(e.code); }`;
+    const r = await run(spec, process.execPath, ['-e', script]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(isRoot ? 'renamed\n' : 'EXDEV\n');
+    expect(readdirSync(project)).toEqual(['sub']); // the host tree is untouched either way
+  });
+
   it('reports a failing overlay as a MountError with errno and path', async () => {
     const target = join(dir, 'merged');
     mkdirSync(target);
