@@ -16,8 +16,15 @@ if (process.env.BRANCHING_SKIP_NATIVE === '1') {
 }
 if (!existsSync(join(nativeDir, 'binding.gyp'))) process.exit(0);
 
-// npm puts its bundled node-gyp on PATH for lifecycle scripts.
-const result = spawnSync('node-gyp', ['rebuild', '--directory', nativeDir], { stdio: 'inherit', shell: false });
+// npm puts its bundled node-gyp on PATH for lifecycle scripts. When node's own
+// headers are installed next to it (distribution packages: /usr/include/node),
+// use them instead of downloading them (offline machines, CI sandboxes).
+const args = ['rebuild', '--directory', nativeDir];
+const prefix = join(dirname(process.execPath), '..');
+if (!process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'common.gypi'))) {
+  args.push(`--nodedir=${prefix}`);
+}
+const result = spawnSync('node-gyp', args, { stdio: 'inherit', shell: false });
 if (result.status !== 0) {
   const why = result.error ? result.error.message : `node-gyp exited with ${result.status}`;
   console.warn(`branching: could not build the native addon (${why}).`);

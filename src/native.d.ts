@@ -23,6 +23,17 @@ export interface NativeBinding {
   removexattr(path: string, name: string): void;
   /** renameat2(2) with AT_FDCWD on both sides. */
   renameat2(oldPath: string, newPath: string, flags: number): void;
-  /** Numeric constants of this platform (MS_*, MNT_*, RENAME_*, XATTR_*). */
+  /** mknod(path, S_IFCHR | 0000, makedev(0, 0)): an overlayfs whiteout (no CAP_MKNOD needed since Linux 5.8). */
+  mknodWhiteout(path: string): void;
+  /**
+   * One synchronous request/response with the launcher's privileged helper
+   * (fd from BRANCHING_HELPER_FD). `request` is a TAB-separated line (see
+   * src/sandbox/helper-client.ts); the answer is the helper's JSON line. The
+   * reply travels on a private socketpair passed along with the request, so
+   * processes sharing the fd never read each other's replies. Throws EPIPE
+   * when the helper is gone.
+   */
+  helperCall(fd: number, request: string): string;
+  /** Numeric constants of this platform (MS_*, MNT_*, UMOUNT_NOFOLLOW, RENAME_*, XATTR_*, LOCK_*). */
   readonly constants: Readonly<Record<string, number>>;
 }

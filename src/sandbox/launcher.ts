@@ -1,0 +1,477 @@
+/**
+ * The TypeScript side of native/launcher.c: locating the built launcher, a
+ * typed and validated spec builder, a cached feature probe, and
+ * `spawnSandboxed`, which runs a command through the launcher and reports
+ * setup failures as NamespaceError / MountError.
+ *
+ * Spec wire format (BRANCHING_LAUNCH_SPEC): one operation per line, fields
+ * separated by TAB. Paths are absolute and contain no TAB, NL, NUL or ','
+ * (the overlay option separator); lower layers and helper roots are joined by
+ * ':' and so cannot contain one.
+ */
+import { type ChildProcess, type StdioOptions, spawn, spawnSync } from 'node:child_process';
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { ArgumentError, MountError, NamespaceError } from '../core/errors.ts';
+
+/** The nearest ancestor directory of this module with a package.json named "branching" (src/sandbox and dist/ differ in depth). */
+export function packageRoot(from: string = fileURLToPath(import.meta.url)): string | null {
+  for (let dir = dirname(from); ; dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown };
+      if (pkg.name === 'branching') return dir;
+    } catch {
+      // no (readable) package.json here: keep walking up
+    }
+    if (dirname(dir) === dir) return null;
+  }
+}
+
+export interface LauncherLocation {
+  path: string | null;
+  /** Why the launcher is unavailable; null when `path` is set. */
+  reason: string | null;
+}
+
+let located: LauncherLocation | undefined;
+
+/** native/build/Release/branching-launcher of this package, or why there is none. */
+export function locateLauncher(): LauncherLocation {
+  if (located) return located;
+  if (process.platform !== 'linux') {
+    located = { path: null, reason: `the sandbox launcher is Linux-only (this is ${process.platform})` };
+    return located;
+  }
+  const root = packageRoot();
+  const path = root ? join(root, 'native', 'build', 'Release', 'branching-launcher') : null;
+  if (!path || !existsSync(path)) {
+    located = {
+      path: null,
+      reason: 'the sandbox launcher is not built; run `npm rebuild branching` with a C compiler available',
+    };
+  } else {
+    located = { path, reason: null };
+  }
+  return located;
+}
+
+// ---------------------------------------------------------------------------
+// The spec
+
+export interface OverlayOp {
+  target: string;
+  /** Upper-most first, as overlayfs lists them. */
+  lowers: readonly string[];
+  upper: string;
+  work: string;
+  /** Extra overlay options, from the launcher's allow-list (e.g. `redirect_dir=on` as real root). */
+  options?: readonly string[];
+}
+
+export type LaunchOp =
+  | { op: 'userns' }
+  | { op: 'mountns' }
+  | { op: 'pidns' }
+  | { op: 'netns' }
+  | ({ op: 'overlay' } & OverlayOp)
+  | { op: 'bind'; src: string; dst: string; readonly: boolean }
+  | { op: 'tmpfs'; target: string; mode: number }
+  | { op: 'rdonly'; path: string }
+  | { op: 'writable'; path: string }
+  | { op: 'chdir'; dir: string }
+  | { op: 'helper'; roots: readonly string[] };
+
+const OVERLAY_OPTIONS = new Set([
+  'redirect_dir=on',
+  'redirect_dir=off',
+  'redirect_dir=follow',
+  'redirect_dir=nofollow',
+  'index=on',
+  'index=off',
+  'metacopy=off',
+  'xino=off',
+  'xino=auto',
+  'xino=on',
+  'volatile',
+]);
+
+/** Throws ArgumentError naming `argument` unless `value` is an absolute path the wire format can carry. */
+export function checkSpecPath(value: unknown, argument: string, { colon = true } = {}): string {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new ArgumentError(`${argument} must be a non-empty string`, { argument });
+  }
+  if (!isAbsolute(value)) throw new ArgumentError(`${argument} must be an absolute path: ${value}`, { argument });
+  const bad = /[\t\n\r\0,]/.exec(value) ?? (colon ? null : /:/.exec(value));
+  if (bad) {
+    throw new ArgumentError(`${argument} contains an unsupported character (${JSON.stringify(bad[0])}): ${value}`, {
+      argument,
+      path: value,
+    });
+  }
+  return value;
+}
+
+function checkOverlay(o: OverlayOp, argument: string): OverlayOp {
+  if (!Array.isArray(o.lowers) || o.lowers.length === 0) {
+    throw new ArgumentError(`${argument}.lowers must be a non-empty array of paths`, {
+      argument: `${argument}.lowers`,
+    });
+  }
+  for (const option of o.options ?? []) {
+    if (!OVERLAY_OPTIONS.has(option)) {
+      throw new ArgumentError(`${argument}.options: unsupported overlay option ${JSON.stringify(option)}`, {
+        argument: `${argument}.options`,
+      });
+    }
+  }
+  return {
+    target: checkSpecPath(o.target, `${argument}.target`),
+    lowers: o.lowers.map((l, i) => checkSpecPath(l, `${argument}.lowers[${i}]`, { colon: false })),
+    upper: checkSpecPath(o.upper, `${argument}.upper`),
+    work: checkSpecPath(o.work, `${argument}.work`),
+    options: o.options ? [...o.options] : undefined,
+  };
+}
+
+/** The overlay fields of a spec line or a helper request: target, lowers, upper, work[, options]. */
+export function overlayFields(o: OverlayOp): string[] {
+  const fields = [o.target, o.lowers.join(':'), o.upper, o.work];
+  if (o.options && o.options.length > 0) fields.push(o.options.join(','));
+  return fields;
+}
+
+/** A builder of launcher specs; every method validates and throws ArgumentError naming the argument. */
+export class LaunchSpec {
+  readonly ops: LaunchOp[] = [];
+
+  userns(): this {
+    this.ops.push({ op: 'userns' });
+    return this;
+  }
+  mountns(): this {
+    this.ops.push({ op: 'mountns' });
+    return this;
+  }
+  /** Needs `mountns` before it (a fresh /proc is mounted). */
+  pidns(): this {
+    this.ops.push({ op: 'pidns' });
+    return this;
+  }
+  netns(): this {
+    this.ops.push({ op: 'netns' });
+    return this;
+  }
+  overlay(o: OverlayOp): this {
+    this.ops.push({ op: 'overlay', ...checkOverlay(o, 'overlay') });
+    return this;
+  }
+  bind(src: string, dst: string, { readonly = false } = {}): this {
+    this.ops.push({ op: 'bind', src: checkSpecPath(src, 'bind.src'), dst: checkSpecPath(dst, 'bind.dst'), readonly });
+    return this;
+  }
+  tmpfs(target: string, mode = 0o700): this {
+    if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
+      throw new ArgumentError(`tmpfs.mode must be an integer between 0 and 0o7777`, { argument: 'tmpfs.mode' });
+    }
+    this.ops.push({ op: 'tmpfs', target: checkSpecPath(target, 'tmpfs.target'), mode });
+    return this;
+  }
+  rdonly(path: string): this {
+    this.ops.push({ op: 'rdonly', path: checkSpecPath(path, 'rdonly.path') });
+    return this;
+  }
+  writable(path: string): this {
+    this.ops.push({ op: 'writable', path: checkSpecPath(path, 'writable.path') });
+    return this;
+  }
+  chdir(dir: string): this {
+    this.ops.push({ op: 'chdir', dir: checkSpecPath(dir, 'chdir.dir') });
+    return this;
+  }
+  /** Starts the privileged helper; it only mounts under these roots. */
+  helper(roots: readonly string[]): this {
+    if (!Array.isArray(roots) || roots.length === 0) {
+      throw new ArgumentError('helper.roots must be a non-empty array of paths', { argument: 'helper.roots' });
+    }
+    this.ops.push({
+      op: 'helper',
+      roots: roots.map((r, i) => checkSpecPath(r, `helper.roots[${i}]`, { colon: false })),
+    });
+    return this;
+  }
+
+  get hasHelper(): boolean {
+    return this.ops.some((o) => o.op === 'helper');
+  }
+
+  /** The BRANCHING_LAUNCH_SPEC text. */
+  toString(): string {
+    return this.ops
+      .map((o) => {
+        switch (o.op) {
+          case 'overlay':
+            return ['overlay', ...overlayFields(o)].join('\t');
+          case 'bind':
+            return ['bind', o.src, o.dst, o.readonly ? 'ro' : 'rw'].join('\t');
+          case 'tmpfs':
+            return ['tmpfs', o.target, o.mode.toString(8).padStart(4, '0')].join('\t');
+          case 'rdonly':
+          case 'writable':
+            return [o.op, o.path].join('\t');
+          case 'chdir':
+            return ['chdir', o.dir].join('\t');
+          case 'helper':
+            return ['helper', o.roots.join(':')].join('\t');
+          default:
+            return o.op;
+        }
+      })
+      .join('\n');
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Status and errors
+
+/** A failure line of the launcher's status fd (and of the helper's replies). */
+export interface LaunchFailure {
+  ok: false;
+  op: string;
+  index?: number;
+  errno: number;
+  code: string;
+  path?: string;
+  message: string;
+}
+export type LaunchStatus = { ok: true; pid: number } | LaunchFailure;
+
+const MOUNT_OPS = new Set(['overlay', 'bind', 'tmpfs', 'rdonly', 'writable', 'umount']);
+
+/** A Node-style system error for a failure line: code, errno (negative), syscall (the op), path. */
+export function systemError(f: LaunchFailure): NodeJS.ErrnoException {
+  const err = new Error(`${f.code}: ${f.message}, ${f.op}${f.path ? ` '${f.path}'` : ''}`) as NodeJS.ErrnoException;
+  err.code = f.code;
+  err.errno = -f.errno;
+  err.syscall = f.op;
+  if (f.path) err.path = f.path;
+  return err;
+}
+
+export type SandboxError = (MountError | NamespaceError) & { op: string; errnoCode: string; index?: number };
+
+/**
+ * MountError for mount operations, NamespaceError for the rest. `.code` stays
+ * the class's stable code; `.errnoCode` ('EACCES'), `.op`, `.path` and the
+ * `.cause` (a Node-style system error) carry the details.
+ */
+export function sandboxError(f: LaunchFailure, context = 'sandbox setup failed'): SandboxError {
+  const Ctor = MOUNT_OPS.has(f.op) ? MountError : NamespaceError;
+  const where = f.path ? ` ${f.path}` : '';
+  const err = new Ctor(`${context}: ${f.op}${where}: ${f.code} (${f.message})`, {
+    path: f.path,
+    cause: systemError(f),
+  }) as SandboxError;
+  Object.assign(err, { op: f.op, errnoCode: f.code });
+  if (f.index !== undefined) err.index = f.index;
+  return err;
+}
+
+/** The last line decides: an exec failure is reported after the ok line. */
+export function parseStatus(text: string): LaunchStatus | null {
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  if (lines.length === 0) return null;
+  return JSON.parse(lines[lines.length - 1]) as LaunchStatus;
+}
+
+// ---------------------------------------------------------------------------
+// Spawning
+
+function resolveCommand(command: string, cwd: string, pathEnv: string | undefined): string {
+  if (command.includes('/')) return resolve(cwd, command);
+  for (const dir of (pathEnv ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const candidate = resolve(cwd, dir, command);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  throw new ArgumentError(`command not found on PATH: ${command}`, { argument: 'command' });
+}
+
+export interface SpawnSandboxedOptions {
+  spec: LaunchSpec;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  stdio?: 'pipe' | 'inherit' | 'ignore' | StdioOptions;
+}
+
+export interface SandboxedProcess {
+  child: ChildProcess;
+  /** Resolves with the workload's pid (as seen from here) once it execs; rejects with a SandboxError. */
+  status: Promise<{ ok: true; pid: number }>;
+}
+
+/** Runs `command args` through the launcher. Throws NamespaceError when there is no launcher. */
+export function spawnSandboxed(
+  command: string,
+  args: readonly string[],
+  options: SpawnSandboxedOptions,
+): SandboxedProcess {
+  const { path: launcher, reason } = locateLauncher();
+  if (!launcher) throw new NamespaceError(`cannot sandbox: ${reason}`);
+  if (!(options.spec instanceof LaunchSpec)) {
+    throw new ArgumentError('options.spec must be a LaunchSpec', { argument: 'options.spec' });
+  }
+  const cwd = options.cwd ?? process.cwd();
+  const env = { ...(options.env ?? process.env) };
+  const exec = resolveCommand(command, cwd, env.PATH);
+  const base = options.stdio ?? 'pipe';
+  const stdio: Exclude<StdioOptions, string> = typeof base === 'string' ? [base, base, base] : [...base];
+  while (stdio.length < 3) stdio.push('ignore');
+  const statusFd = stdio.length;
+  stdio.push('pipe');
+  Object.assign(env, {
+    BRANCHING_LAUNCH_SPEC: options.spec.toString(),
+    BRANCHING_LAUNCH_EXEC: exec,
+    BRANCHING_LAUNCH_STATUS_FD: String(statusFd),
+  });
+  const child = spawn(launcher, [...args], { cwd, env, stdio });
+  const pipe = child.stdio[statusFd] as Readable;
+  const status = new Promise<{ ok: true; pid: number }>((resolvePromise, reject) => {
+    let text = '';
+    pipe.setEncoding('utf8');
+    pipe.on('data', (chunk: string) => {
+      text += chunk;
+    });
+    pipe.on('error', reject);
+    child.once('error', (err) =>
+      reject(new NamespaceError(`cannot start the sandbox launcher: ${err.message}`, { cause: err })),
+    );
+    pipe.on('end', () => {
+      let parsed: LaunchStatus | null;
+      try {
+        parsed = parseStatus(text);
+      } catch (err) {
+        reject(new NamespaceError(`the launcher wrote an unreadable status: ${JSON.stringify(text)}`, { cause: err }));
+        return;
+      }
+      if (parsed?.ok) resolvePromise(parsed);
+      else if (parsed) reject(sandboxError(parsed));
+      else {
+        const report = (code: number | null, signal: NodeJS.Signals | null) =>
+          reject(new NamespaceError(`the launcher exited without a status (code ${code}, signal ${signal})`));
+        if (child.exitCode !== null || child.signalCode !== null) report(child.exitCode, child.signalCode);
+        else child.once('exit', report);
+      }
+    });
+  });
+  status.catch(() => {}); // callers that only watch the exit code must not see an unhandled rejection
+  return { child, status };
+}
+
+// ---------------------------------------------------------------------------
+// The probe
+
+export interface SandboxProbe {
+  /** The launcher and the kernel features it needs for an overlay sandbox all work here. */
+  available: boolean;
+  launcher: string | null;
+  /** Real root: no user namespace is created, root keeps its caps. */
+  root: boolean;
+  userns: boolean;
+  overlay: boolean;
+  pidns: boolean;
+  netns: boolean;
+  /** Why `available` is false (or which optional feature is missing); null when everything works. */
+  reason: string | null;
+}
+
+let probed: SandboxProbe | undefined;
+
+function runProbe(launcher: string, spec: LaunchSpec): LaunchStatus | null {
+  const exec = existsSync('/bin/true') ? '/bin/true' : process.execPath;
+  const result = spawnSync(launcher, exec === process.execPath ? ['-e', '0'] : [], {
+    env: {
+      PATH: process.env.PATH,
+      BRANCHING_LAUNCH_SPEC: spec.toString(),
+      BRANCHING_LAUNCH_EXEC: exec,
+      BRANCHING_LAUNCH_STATUS_FD: '3',
+    },
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+    timeout: 10_000,
+  });
+  const text = result.output?.[3]?.toString() ?? '';
+  try {
+    return parseStatus(text);
+  } catch {
+    return null;
+  }
+}
+
+function describe(status: LaunchStatus | null, what: string): string | null {
+  if (status?.ok) return null;
+  if (!status) return `${what}: the launcher gave no status`;
+  return `${what}: ${status.op}${status.path ? ` ${status.path}` : ''} failed with ${status.code} (${status.message})`;
+}
+
+/** rm -rf that also copes with overlayfs's mode-000 `work/work` directories. */
+export function removeScratch(dir: string): void {
+  try {
+    chmodSync(join(dir, 'work', 'work'), 0o700);
+  } catch {
+    // no work dir, or already gone
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Whether user/mount namespaces and an overlay inside them work here (cached; a few ms, once). */
+export function probeSandbox({ refresh = false } = {}): SandboxProbe {
+  if (probed && !refresh) return probed;
+  const root = process.getuid?.() === 0;
+  const { path: launcher, reason } = locateLauncher();
+  const none = { launcher, root, userns: false, overlay: false, pidns: false, netns: false };
+  if (!launcher) {
+    probed = { ...none, available: false, reason };
+    return probed;
+  }
+  const base = () => new LaunchSpec().userns().mountns();
+  const nsStatus = runProbe(launcher, base());
+  const nsReason = describe(nsStatus, 'user and mount namespaces are unavailable');
+  if (nsReason) {
+    probed = { ...none, available: false, reason: nsReason };
+    return probed;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'branching-probe-'));
+  let overlayReason: string | null;
+  try {
+    for (const d of ['lower', 'upper', 'work', 'merged']) mkdirSync(join(dir, d));
+    const spec = base().overlay({
+      target: join(dir, 'merged'),
+      lowers: [join(dir, 'lower')],
+      upper: join(dir, 'upper'),
+      work: join(dir, 'work'),
+    });
+    overlayReason = describe(runProbe(launcher, spec), 'overlayfs is unavailable in a user namespace');
+  } finally {
+    removeScratch(dir);
+  }
+  const pidReason = describe(runProbe(launcher, base().pidns()), 'PID namespaces are unavailable');
+  const netReason = describe(runProbe(launcher, base().netns()), 'network namespaces are unavailable');
+  probed = {
+    launcher,
+    root,
+    userns: true,
+    overlay: overlayReason === null,
+    pidns: pidReason === null,
+    netns: netReason === null,
+    available: overlayReason === null,
+    reason: overlayReason ?? pidReason ?? netReason,
+  };
+  return probed;
+}
