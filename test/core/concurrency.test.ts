@@ -9,45 +9,57 @@ import { snapshot, tempDir, writeTree } from '../helpers/tree.ts';
 
 const CHILD = join(repoRoot, 'test/fixtures/scripts/commit-child.mjs');
 
-function start(workspace: string, stateDir: string, mode: string) {
-  const child = spawn(process.execPath, [CHILD, workspace, stateDir, mode], { stdio: ['pipe', 'pipe', 'inherit'] });
+function start(workspace: string, stateDir: string, mode: string, env: NodeJS.ProcessEnv = process.env) {
+  const child = spawn(process.execPath, [CHILD, workspace, stateDir, mode], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env,
+  });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async () => (await lines.next()).value as string;
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, next, exited };
 }
 
+// Locks and leases are flock(2)-based with the native addon, and mkdir/pid-based without it: race both.
+const LOCK_KINDS = [
+  { label: 'flock (native addon)', env: process.env },
+  { label: 'mkdir locks (no addon)', env: { ...process.env, BRANCHING_NO_NATIVE: '1' } },
+];
+
 describe('concurrent processes', () => {
-  it('N processes committing siblings: exactly one wins, and no file is mixed or lost', async () => {
-    assertBuilt();
-    const tmp = tempDir();
-    const root = join(tmp.path, 'project');
-    const stateDir = join(tmp.path, 'state');
-    await fs.mkdir(root);
-    const base: Record<string, string> = {};
-    for (let i = 0; i < 20; i++) base[`shared${i}.txt`] = 'base\n';
-    await writeTree(root, base);
-    const N = 6;
-    const racers = Array.from({ length: N }, (_, i) => start(root, stateDir, `race:${i}`));
-    // Barrier: every sibling is created before anyone commits.
-    for (const r of racers) expect(await r.next()).toBe('ready');
-    for (const r of racers) r.child.stdin.write('go\n');
-    const results = await Promise.all(racers.map((r) => r.next()));
-    await Promise.all(racers.map((r) => r.exited));
-    expect(results.filter((r) => r === 'committed')).toHaveLength(1);
-    expect(results.filter((r) => r === 'conflict')).toHaveLength(N - 1);
-    const winner = results.indexOf('committed');
-    const tree = await snapshot(root);
-    for (let i = 0; i < 20; i++) {
-      expect(await fs.readFile(join(root, `shared${i}.txt`), 'utf8')).toBe(`from ${winner}\n`);
-    }
-    const onlyFiles = Object.keys(tree).filter((k) => k.startsWith('only-'));
-    expect(onlyFiles).toEqual([`only-${winner}.txt`]);
-    const ws = await Workspace.open(root, { stateDir, onNotice: () => {} });
-    expect((await ws.gc()).reclaimedBranches).toBe(0);
-    await ws.close();
-    await tmp.cleanup();
-  });
+  it.each(LOCK_KINDS)(
+    'N processes committing siblings: exactly one wins, and no file is mixed or lost, with $label',
+    async ({ env }) => {
+      assertBuilt();
+      const tmp = tempDir();
+      const root = join(tmp.path, 'project');
+      const stateDir = join(tmp.path, 'state');
+      await fs.mkdir(root);
+      const base: Record<string, string> = {};
+      for (let i = 0; i < 20; i++) base[`shared${i}.txt`] = 'base\n';
+      await writeTree(root, base);
+      const N = 6;
+      const racers = Array.from({ length: N }, (_, i) => start(root, stateDir, `race:${i}`, env));
+      // Barrier: every sibling is created before anyone commits.
+      for (const r of racers) expect(await r.next()).toBe('ready');
+      for (const r of racers) r.child.stdin.write('go\n');
+      const results = await Promise.all(racers.map((r) => r.next()));
+      await Promise.all(racers.map((r) => r.exited));
+      expect(results.filter((r) => r === 'committed')).toHaveLength(1);
+      expect(results.filter((r) => r === 'conflict')).toHaveLength(N - 1);
+      const winner = results.indexOf('committed');
+      const tree = await snapshot(root);
+      for (let i = 0; i < 20; i++) {
+        expect(await fs.readFile(join(root, `shared${i}.txt`), 'utf8')).toBe(`from ${winner}\n`);
+      }
+      const onlyFiles = Object.keys(tree).filter((k) => k.startsWith('only-'));
+      expect(onlyFiles).toEqual([`only-${winner}.txt`]);
+      const ws = await Workspace.open(root, { stateDir, onNotice: () => {} });
+      expect((await ws.gc()).reclaimedBranches).toBe(0);
+      await ws.close();
+      await tmp.cleanup();
+    },
+  );
 
   it('state left by a SIGKILLed process is detected on open and reclaimed by gc', async () => {
     assertBuilt();
