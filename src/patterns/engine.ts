@@ -228,12 +228,20 @@ export interface CandidateJob<C extends CandidateContext> {
   annotate?: Partial<SpeculationResult>;
   /** Keep the branch of a failed candidate open (Reflexion critiques it first). */
   keepFailed?: boolean;
+  /**
+   * A success keeps its maxParallel slot until the caller calls
+   * `settled.release()` (first-wins groups: no queued candidate starts while
+   * a winner is being committed, only to be cancelled).
+   */
+  holdSlotOnSuccess?: boolean;
 }
 
 export interface Settled {
   result: SpeculationResult;
   /** The branch, still open when the candidate succeeded (or failed with keepFailed); else null. */
   branch: Branch | null;
+  /** Frees the candidate's slot if it still holds one (see `holdSlotOnSuccess`); idempotent. */
+  release(): void;
 }
 
 type Race = { kind: 'value'; value: unknown } | { kind: 'error'; error: unknown } | { kind: 'ignored' };
@@ -285,64 +293,84 @@ export function runCandidate<C extends CandidateContext>(run: RunContext, job: C
 async function runCandidateInner<C extends CandidateContext>(run: RunContext, job: CandidateJob<C>): Promise<Settled> {
   const result = emptyResult(job.index, job.annotate);
   const { scope } = job;
+  const noSlot = () => {};
   if (!(await run.limiter.acquire(scope.signal))) {
     markCancelled(result, scope);
-    return { result, branch: null };
+    return { result, branch: null, release: noSlot };
   }
-  let branch: Branch | null = null;
+  let held = true;
+  const release = () => {
+    if (held) run.limiter.release();
+    held = false;
+  };
+  let settled: Settled;
   try {
-    try {
-      branch = run.track(await job.parent.branch(job.name, { onSuccess: null, onError: null }));
-    } catch (err) {
-      result.exception = err;
-      return { result, branch: null };
-    }
-    result.branchPath = branch.branchPath;
-    result.path = branch.path;
-    if (scope.cancelled) {
-      markCancelled(result, scope);
-      return { result, branch: await abortQuietly(branch) };
-    }
-    const ctx = { ...job.extra, signal: scope.signal, index: job.index, branchPath: branch.branchPath } as C;
-    const started = performance.now();
-    const work = (async () => {
-      const value = await run.runner.run(job.candidate, branch!, ctx);
-      result.returnValue = value;
-      const verdict = interpretReturn(value, job.index);
-      const score = verdict.ok ? await (job.scorer ?? defaultScore)(branch!, verdict, ctx) : (verdict.score ?? 0);
-      if (typeof score !== 'number' || Number.isNaN(score)) {
-        throw new ArgumentError(`the score of candidate ${job.index} is ${String(score)}; expected a number`, {
-          argument: 'evaluate',
-        });
-      }
-      return { ok: verdict.ok, score };
-    })();
-    const race = await settleWithin(work, scope.signal, run.cancelGrace);
-    result.durationMs = performance.now() - started;
-    if (race.kind === 'ignored') {
-      work.catch(() => {}); // it may still settle; nobody is listening any more
-      result.exception = new TimeoutError(
-        `candidate ${job.index} did not stop within ${run.cancelGrace} ms of its cancellation; its branch was aborted under it`,
-        { branchPath: branch.branchPath, code: 'ERR_BRANCHING_CANCEL_IGNORED' },
-      );
-    } else if (race.kind === 'error') {
-      result.exception = race.error;
-    } else {
-      const verdict = race.value as { ok: boolean; score: number };
-      result.success = verdict.ok;
-      result.score = verdict.score;
-    }
-    if (scope.cancelled) markCancelled(result, scope);
-    if (!result.success && !(job.keepFailed && !result.cancelled)) {
-      return { result, branch: await abortQuietly(branch) };
-    }
-    return { result, branch };
-  } finally {
-    run.limiter.release();
+    settled = await runInSlot(run, job, result, release);
+  } catch (err) {
+    release();
+    throw err;
   }
+  if (!(job.holdSlotOnSuccess && settled.branch && result.success)) release();
+  return settled;
 }
 
-/** Aborts a branch, recording nothing: abort failures surface in cleanUp's retry, and a branch is never committed after this. */
+async function runInSlot<C extends CandidateContext>(
+  run: RunContext,
+  job: CandidateJob<C>,
+  result: SpeculationResult,
+  release: () => void,
+): Promise<Settled> {
+  const { scope } = job;
+  let branch: Branch;
+  try {
+    branch = run.track(await job.parent.branch(job.name, { onSuccess: null, onError: null }));
+  } catch (err) {
+    result.exception = err;
+    return { result, branch: null, release };
+  }
+  result.branchPath = branch.branchPath;
+  result.path = branch.path;
+  if (scope.cancelled) {
+    markCancelled(result, scope);
+    return { result, branch: await abortQuietly(branch), release };
+  }
+  const ctx = { ...job.extra, signal: scope.signal, index: job.index, branchPath: branch.branchPath } as C;
+  const started = performance.now();
+  const work = (async () => {
+    const value = await run.runner.run(job.candidate, branch, ctx);
+    result.returnValue = value;
+    const verdict = interpretReturn(value, job.index);
+    const score = verdict.ok ? await (job.scorer ?? defaultScore)(branch, verdict, ctx) : (verdict.score ?? 0);
+    if (typeof score !== 'number' || Number.isNaN(score)) {
+      throw new ArgumentError(`the score of candidate ${job.index} is ${String(score)}; expected a number`, {
+        argument: 'evaluate',
+      });
+    }
+    return { ok: verdict.ok, score };
+  })();
+  const race = await settleWithin(work, scope.signal, run.cancelGrace);
+  result.durationMs = performance.now() - started;
+  if (race.kind === 'ignored') {
+    work.catch(() => {}); // it may still settle; nobody is listening any more
+    result.exception = new TimeoutError(
+      `candidate ${job.index} did not stop within ${run.cancelGrace} ms of its cancellation; its branch was aborted under it`,
+      { branchPath: branch.branchPath, code: 'ERR_BRANCHING_CANCEL_IGNORED' },
+    );
+  } else if (race.kind === 'error') {
+    result.exception = race.error;
+  } else {
+    const verdict = race.value as { ok: boolean; score: number };
+    result.success = verdict.ok;
+    result.score = verdict.score;
+  }
+  if (scope.cancelled) markCancelled(result, scope);
+  if (!result.success && !(job.keepFailed && !result.cancelled)) {
+    return { result, branch: await abortQuietly(branch), release };
+  }
+  return { result, branch, release };
+}
+
+/** Aborts a losing branch. A failing abort leaves it open, and the run's cleanUp tries once more. */
 async function abortQuietly(branch: Branch): Promise<null> {
   await branch.abort().catch(() => {});
   return null;

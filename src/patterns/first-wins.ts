@@ -18,28 +18,30 @@ export async function firstWinsGroup<C extends CandidateContext>(
   let winner: SpeculationResult | null = null;
   const results = await Promise.all(
     jobs.map(async (job) => {
-      const settled = await runCandidate(run, job);
-      await decisions.run(async () => {
-        const { result, branch } = settled;
-        if (!branch) return;
-        if (!result.success || (firstWins && winner)) return void (await branch.abort().catch(() => {}));
-        if (!run.mayCommit || group.kind === 'timeout') {
-          // The run timed out or was aborted while this success waited for its turn: too late to commit.
-          result.success = false;
-          result.cancelled = true;
-          result.exception = group.reason;
-          return void (await branch.abort().catch(() => {}));
-        }
-        try {
-          await branch.commit();
-          winner ??= result;
-          if (firstWins) group.cancel('lost');
-        } catch (err) {
-          result.success = false;
-          result.exception = err;
-          await branch.abort().catch(() => {});
-        }
-      });
+      const settled = await runCandidate(run, { ...job, holdSlotOnSuccess: true });
+      await decisions
+        .run(async () => {
+          const { result, branch } = settled;
+          if (!branch) return;
+          if (!result.success || (firstWins && winner)) return void (await branch.abort().catch(() => {}));
+          if (!run.mayCommit || group.kind === 'timeout') {
+            // The run timed out or was aborted while this success waited for its turn: too late to commit.
+            result.success = false;
+            result.cancelled = true;
+            result.exception = group.reason;
+            return void (await branch.abort().catch(() => {}));
+          }
+          try {
+            await branch.commit();
+            winner ??= result;
+            if (firstWins) group.cancel('lost');
+          } catch (err) {
+            result.success = false;
+            result.exception = err;
+            await branch.abort().catch(() => {});
+          }
+        })
+        .finally(settled.release);
       return settled.result;
     }),
   );
