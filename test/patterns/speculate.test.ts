@@ -98,7 +98,7 @@ describeOnBackends('Speculate', (env) => {
         },
         async () => false,
       ],
-      { timeout: 50 },
+      { timeout: 1000 }, // long enough for the candidate to have started, even on a loaded machine
     ).run(env.ws);
     expect(outcome.committed).toBe(false);
     expect(sawSignal?.aborted).toBe(true);
