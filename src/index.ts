@@ -5,3 +5,6 @@ export { type GcReport, Workspace, type WorkspaceOptions } from './core/workspac
 
 // Agent patterns (issue 5)
 export * from './patterns/index.ts';
+
+// Process layer (issue 4): BranchContext, branch.spawn/exec.
+export * from './process/index.ts';

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Backend, BranchHandle, ParentView } from '../backends/backend.ts';
+import { type BranchSubprocess, type ExecOptions, type ExecResult, execIn, spawnIn } from '../process/exec.ts';
 import {
   AbortError,
   ArgumentError,
@@ -199,6 +200,21 @@ export class Branch implements BranchOwner {
 
   get backend(): Backend {
     return this.owner.backend;
+  }
+
+  /** The project's own directory (the workspace root): where a sandbox mounts this branch. */
+  get projectPath(): string {
+    return this.root().path;
+  }
+
+  /** Starts `cmd args` in this branch, sandboxed where possible (see BranchContext); awaitable. */
+  spawn(cmd: string, args?: readonly string[], options?: ExecOptions): BranchSubprocess {
+    return spawnIn(this, cmd, args, options);
+  }
+
+  /** Runs `cmd args` in this branch and resolves with `{ stdout, stderr, exitCode, signal, ... }`. */
+  exec(cmd: string, args?: readonly string[], options?: ExecOptions): Promise<ExecResult> {
+    return execIn(this, cmd, args, options);
   }
 
   /** Has a sibling committed into the parent since this branch was created? */
