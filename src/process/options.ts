@@ -48,6 +48,8 @@ export interface BranchContextOptions {
   stdio?: StdioOption;
   /** Everything outside the workspace and the private TMPDIR is read-only. Default true. */
   readOnlyRoot?: boolean;
+  /** `false`: run as a plain child process in the branch directory, no namespaces (no notice). Default true. */
+  sandbox?: boolean;
   /** Without namespaces, run as a plain child process and say so. `false`: throw NamespaceError instead. Default true. */
   downgrade?: boolean;
   /** Resource limits through cgroup v2 where it is delegated; reported in `ctx.limits` either way. */
@@ -73,6 +75,7 @@ export interface NormalizedOptions {
   env: Record<string, string | undefined>;
   stdio: [StdioEntry, StdioEntry, StdioEntry];
   readOnlyRoot: boolean;
+  sandbox: boolean;
   downgrade: boolean;
   limits: ResourceLimits | undefined;
   onNotice: ((message: string) => void) | undefined;
@@ -197,6 +200,7 @@ export function normalizeOptions(options: unknown): NormalizedOptions {
     env: { ...(o.env ?? {}) },
     stdio: normalizeStdio(o.stdio),
     readOnlyRoot: optionalBoolean(o.readOnlyRoot, 'readOnlyRoot', true),
+    sandbox: optionalBoolean(o.sandbox, 'sandbox', true),
     downgrade: optionalBoolean(o.downgrade, 'downgrade', true),
     limits: o.limits,
     onNotice: o.onNotice,

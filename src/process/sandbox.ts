@@ -48,6 +48,7 @@ export function buildSpec(options: NormalizedOptions, tmpDir: string): LaunchSpe
 
 /** Decides how to run. Throws NamespaceError when the sandbox is missing and `downgrade` is false. */
 export function planExecution(options: NormalizedOptions, tmpDir: string): Plan {
+  if (!options.sandbox) return { sandboxed: false, downgradeReason: null, launcher: null, spec: null };
   let reason = unavailableReason(options);
   let spec: LaunchSpec | null = null;
   if (reason === null) {
