@@ -3,8 +3,15 @@ import { createHash } from 'node:crypto';
 import { existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ArgumentError, isBranchingError, ProcessBranchError, TimeoutError } from '../../src/core/errors.ts';
+import {
+  ArgumentError,
+  isBranchingError,
+  NamespaceError,
+  ProcessBranchError,
+  TimeoutError,
+} from '../../src/core/errors.ts';
 import { BranchContext, type ProcessFailure } from '../../src/process/context.ts';
+import { probeLimits } from '../../src/process/limits.ts';
 import { skipUnless } from '../helpers/backends.ts';
 import { assertBuilt, repoRoot } from '../helpers/build.ts';
 import { makeProject, modes, type Project, pidsWithToken, procState, readUntil, targets } from './helpers.ts';
@@ -256,5 +263,45 @@ describe('BranchContext arguments', () => {
       expect((err as ArgumentError).argument).toBe(argument);
     }
     expect(() => BranchContext.create([['true']], [])).toThrow(ArgumentError);
+  });
+});
+
+describe('BranchContext downgrade and limits', () => {
+  it('downgrades, and says so, when the sandbox cannot be built; downgrade: false makes it a NamespaceError', async () => {
+    // The launcher's spec format cannot carry a ',' in a path: a real reason to downgrade.
+    const odd = makeProject('odd,name');
+    try {
+      await using b = await odd.ws.branch('downgrade');
+      const notices: string[] = [];
+      const ctx = new BranchContext(fn('echo'), { workspace: b, onNotice: (m) => notices.push(m) });
+      expect(ctx.sandboxed).toBe(false);
+      expect(ctx.downgradeReason).toMatch(/./);
+      expect(notices).toHaveLength(1);
+      expect(notices[0]).toContain('downgraded');
+      expect(((await ctx.wait()) as { cwd: string }).cwd).toBe(b.path);
+      expect(() => new BranchContext(fn('echo'), { workspace: b, downgrade: false })).toThrow(NamespaceError);
+    } finally {
+      odd.cleanup();
+    }
+  });
+
+  it('applies memory/pids limits through cgroup v2, or reports why it cannot', async () => {
+    await using b = await project.ws.branch('limits');
+    const probe = probeLimits(['pids']);
+    const ctx = new BranchContext(['cat', '/proc/self/cgroup'], { workspace: b, limits: { pids: 16 } });
+    let out = '';
+    ctx.stdout?.on('data', (c) => {
+      out += c;
+    });
+    await ctx.wait();
+    expect(ctx.limits.requested).toEqual({ pids: 16 });
+    if (probe.dir === null) {
+      expect(ctx.limits).toMatchObject({ applied: false, reason: probe.reason });
+      skipUnless(false, 'cgroup v2 limits', probe.reason ?? '', false);
+    } else {
+      expect(ctx.limits.applied).toBe(true);
+      expect(out).toContain(ctx.limits.cgroup?.split('/').pop());
+      expect(existsSync(ctx.limits.cgroup ?? '')).toBe(false); // removed afterwards
+    }
   });
 });
