@@ -20,7 +20,15 @@ import { type LimitsReport, prepareLimits, removeCgroup, wrapInCgroup } from './
 import { type BranchContextOptions, type NormalizedOptions, normalizeOptions, normalizeTarget } from './options.ts';
 import { CALL_MESSAGE, isResultMessage, type RemoteError, type ResultMessage, RUNNER_SOURCE } from './runner.ts';
 import { childPath, type Plan, planExecution, resolveProgram, startProcess } from './sandbox.ts';
-import { CONTEXT_MARKER, childrenOf, isDead, markedProcesses, signalQuietly, waitUntilDead } from './tree.ts';
+import {
+  CONTEXT_MARKER,
+  childrenOf,
+  isDead,
+  markedProcesses,
+  markerFor,
+  signalQuietly,
+  waitUntilDead,
+} from './tree.ts';
 
 /** How a context ended; `settled` resolves with it and never rejects. */
 export interface ProcessOutcome {
@@ -324,7 +332,7 @@ export class BranchContext<T = unknown> implements AsyncDisposable {
     }
     Object.assign(env, {
       TMPDIR: this.tmpDir,
-      [CONTEXT_MARKER]: this.id,
+      [CONTEXT_MARKER]: markerFor(this.id, process.env[CONTEXT_MARKER]),
     });
     if (o.closeFds) env.BRANCHING_CLOSE_FDS = '1';
     else delete env.BRANCHING_CLOSE_FDS;

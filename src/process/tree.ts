@@ -24,21 +24,34 @@ function numericEntries(dir: string): number[] {
   }
 }
 
-/** Live (non-zombie) processes whose environment holds CONTEXT_MARKER=id. */
+/**
+ * Live (non-zombie) processes whose CONTEXT_MARKER holds `id`. The value is a
+ * ':'-separated chain, so a context started inside another one stays findable by both.
+ */
 export function markedProcesses(id: string): number[] {
-  const needle = Buffer.from(`\0${CONTEXT_MARKER}=${id}\0`);
+  const prefix = Buffer.from(`\0${CONTEXT_MARKER}=`);
   const found: number[] = [];
   for (const pid of numericEntries('/proc')) {
     if (pid === process.pid) continue;
     let environ: Buffer;
     try {
-      environ = readFileSync(`/proc/${pid}/environ`);
+      environ = Buffer.concat([Buffer.from([0]), readFileSync(`/proc/${pid}/environ`)]);
     } catch {
       continue; // gone, or not ours to read
     }
-    if (environ.length > 0 && Buffer.concat([Buffer.from([0]), environ]).includes(needle)) found.push(pid);
+    const at = environ.indexOf(prefix);
+    if (at < 0) continue;
+    const start = at + prefix.length;
+    const end = environ.indexOf(0, start);
+    const chain = environ.subarray(start, end < 0 ? undefined : end).toString('utf8');
+    if (chain.split(':').includes(id)) found.push(pid);
   }
   return found;
+}
+
+/** The marker value for a new context: the parent's chain plus its own id. */
+export function markerFor(id: string, inherited: string | undefined): string {
+  return inherited ? `${inherited}:${id}` : id;
 }
 
 interface ProcStat {
