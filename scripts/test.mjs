@@ -46,7 +46,7 @@ function runVitest(label, args, { asUser } = {}) {
     const json = JSON.parse(readFileSync(report, 'utf8'));
     counts = {
       passed: json.numPassedTests,
-      failed: json.numFailedTests + (json.numFailedTestSuites ?? 0),
+      failed: json.numFailedTests,
       skipped: json.numPendingTests + json.numTodoTests,
     };
   } else {

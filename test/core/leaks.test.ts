@@ -12,13 +12,14 @@ function openFds(): number {
   return readdirSync('/proc/self/fd').length;
 }
 
-function tmpEntries(): Set<string> {
-  return new Set(readdirSync(tmpdir()));
-}
-
 describe.skipIf(process.platform !== 'linux')('leaks (clone backend)', () => {
   it(`${CYCLES} create/commit/abort cycles leave no fd, branch dir, journal or temp dir behind`, async () => {
     const tmp = tempDir();
+    // A private TMPDIR: other test files run in parallel and use the shared one.
+    const privateTmp = join(tmp.path, 'tmp');
+    await fs.mkdir(privateTmp);
+    const savedTmp = process.env.TMPDIR;
+    process.env.TMPDIR = privateTmp;
     const root = join(tmp.path, 'project');
     await fs.mkdir(root);
     await writeTree(root, { 'a.txt': 'a', 'src/b.txt': 'b', 'src/deep/c.txt': 'c' });
@@ -26,7 +27,7 @@ describe.skipIf(process.platform !== 'linux')('leaks (clone backend)', () => {
     // Warm up once so that lazily opened, long-lived descriptors (the lease) exist before counting.
     await (await ws.branch('warmup')).abort();
     const fdsBefore = openFds();
-    const tmpBefore = tmpEntries();
+    expect(tmpdir()).toBe(privateTmp);
     for (let i = 0; i < CYCLES; i++) {
       const b = await ws.branch(`cycle-${i % 7}`);
       await fs.writeFile(join(b.path, 'a.txt'), `v${i}`);
@@ -34,8 +35,7 @@ describe.skipIf(process.platform !== 'linux')('leaks (clone backend)', () => {
       else await b.abort();
     }
     expect(openFds()).toBe(fdsBefore);
-    const newTmp = [...tmpEntries()].filter((e) => !tmpBefore.has(e));
-    expect(newTmp).toEqual([]);
+    expect(readdirSync(privateTmp)).toEqual([]);
     expect(readdirSync(join(ws.stateDir, 'branches'))).toEqual([]);
     expect(readdirSync(join(ws.stateDir, 'txn'))).toEqual([]);
     expect(readdirSync(join(ws.stateDir, 'names', 'main'))).toEqual([]);
@@ -44,6 +44,8 @@ describe.skipIf(process.platform !== 'linux')('leaks (clone backend)', () => {
     expect(Object.keys(tree).sort()).toEqual(['a.txt', 'src', 'src/b.txt', 'src/deep', 'src/deep/c.txt']);
     await ws.close();
     expect(readdirSync(join(ws.stateDir, 'leases'))).toEqual([]);
+    if (savedTmp === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = savedTmp;
     await tmp.cleanup();
   });
 });
