@@ -2,6 +2,7 @@ import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Branch } from '../core/branch.ts';
 import { ArgumentError } from '../core/errors.ts';
+import { BranchContext } from '../process/context.ts';
 import type { Candidate, CandidateContext, CandidateFn, CandidateRunner, ModuleCandidate } from './types.ts';
 
 async function loadModuleCandidate(spec: ModuleCandidate): Promise<CandidateFn<any>> {
@@ -29,10 +30,36 @@ export class InProcessRunner implements CandidateRunner {
 export const inProcessRunner: CandidateRunner = new InProcessRunner();
 
 /**
- * Picks the runner for a pattern. `isolateProcesses` needs the process
- * layer (BranchContext), which this build does not include yet; rather than
- * pretend, it is refused until a sandboxed runner exists.
+ * Runs each candidate in its own sandboxed process (BranchContext) with the
+ * branch at the project's own path. A function cannot cross into another
+ * process, so candidates must be module exports `{ module, export }`; they
+ * are called as `(path, context)` where `context` is the pattern's context
+ * without its AbortSignal: cancelling kills the whole process tree instead.
  */
+export class SandboxedRunner implements CandidateRunner {
+  constructor(private readonly options: { timeout?: number; network?: boolean } = {}) {}
+
+  async run<C extends CandidateContext>(candidate: Candidate<C>, branch: Branch, ctx: C): Promise<unknown> {
+    if (typeof candidate === 'function') {
+      throw new ArgumentError(
+        'isolateProcesses runs candidates in other processes, so each must be a module export { module, export }, not a function',
+        { argument: 'candidates', code: 'ERR_BRANCHING_CANDIDATE_NOT_MODULE' },
+      );
+    }
+    const { signal, ...portable } = ctx;
+    const context = new BranchContext(
+      { module: candidate.module, export: candidate.export ?? 'default', args: [portable], withPath: true },
+      { workspace: branch, signal, timeout: this.options.timeout, network: this.options.network },
+    );
+    try {
+      return await context.wait();
+    } finally {
+      await context.abort();
+    }
+  }
+}
+
+/** Picks the runner for a pattern: a custom one, the sandboxed one (`isolateProcesses`), or in-process. */
 export function resolveRunner(options: { runner?: CandidateRunner; isolateProcesses?: boolean }): CandidateRunner {
   const { runner, isolateProcesses } = options;
   if (isolateProcesses !== undefined && typeof isolateProcesses !== 'boolean') {
@@ -49,11 +76,7 @@ export function resolveRunner(options: { runner?: CandidateRunner; isolateProces
     if (runner) {
       throw new ArgumentError('pass either isolateProcesses or runner, not both', { argument: 'isolateProcesses' });
     }
-    throw new ArgumentError(
-      'isolateProcesses: true needs BranchContext (the process layer), which this build does not include yet; ' +
-        'pass a `runner` that sandboxes candidates instead',
-      { argument: 'isolateProcesses', code: 'ERR_BRANCHING_UNSUPPORTED' },
-    );
+    return new SandboxedRunner();
   }
   return runner ?? inProcessRunner;
 }

@@ -211,7 +211,7 @@ export class BranchContext<T = unknown> implements AsyncDisposable {
           type: CALL_MESSAGE,
           module: childPath(t.module, o, plan.sandboxed),
           export: t.exportName,
-          args: t.args,
+          args: t.withPath ? [this.path, ...t.args] : t.args,
         },
         (err) => {
           if (err) this.startError ??= err; // the child died before it could take the call

@@ -17,6 +17,12 @@ export interface ModuleTarget {
   export?: string;
   /** JSON-serialisable arguments; default none. */
   args?: readonly unknown[];
+  /**
+   * Pass the workspace directory as the child sees it (the project's own
+   * path when sandboxed) as the first argument, before `args`: the calling
+   * convention of the agent patterns' candidates, `(path, ...)`.
+   */
+  withPath?: boolean;
 }
 
 export type Target = CommandTarget | ModuleTarget;
@@ -60,7 +66,7 @@ export interface BranchContextOptions {
 
 export type NormalizedTarget =
   | { kind: 'command'; file: string; args: string[] }
-  | { kind: 'module'; module: string; exportName: string; args: unknown[] };
+  | { kind: 'module'; module: string; exportName: string; args: unknown[]; withPath: boolean };
 
 export interface NormalizedOptions {
   /** The directory holding the files, on the host. */
@@ -117,7 +123,8 @@ export function normalizeTarget(target: unknown, argument = 'target'): Normalize
   } catch (err) {
     fail(`${argument}.args`, `must be JSON-serialisable (${(err as Error).message})`);
   }
-  return { kind: 'module', module, exportName, args: [...args] };
+  if (t.withPath !== undefined && typeof t.withPath !== 'boolean') fail(`${argument}.withPath`, 'must be a boolean');
+  return { kind: 'module', module, exportName, args: [...args], withPath: t.withPath === true };
 }
 
 function directory(path: string, argument: string): string {

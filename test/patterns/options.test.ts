@@ -1,3 +1,5 @@
+import * as fs from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import {
@@ -46,19 +48,39 @@ it('rejects bad configuration in the constructor, naming the argument', () => {
   expect(argumentErrorOf(() => new Speculate([ok], { runner: {} as CandidateRunner }))).toBe('runner');
 });
 
-it('refuses isolateProcesses until BranchContext exists, instead of faking a sandbox', () => {
-  let error: unknown;
-  try {
-    new Speculate([ok], { isolateProcesses: true });
-  } catch (err) {
-    error = err;
-  }
-  expect(isBranchingError(error, 'ArgumentError')).toBe(true);
-  expect(error).toMatchObject({ argument: 'isolateProcesses', code: 'ERR_BRANCHING_UNSUPPORTED' });
-  expect((error as Error).message).toContain('BranchContext');
+it('isolateProcesses needs module candidates: a function cannot cross into another process', async () => {
+  const tmp = await import('../helpers/tree.ts').then((m) => m.tempDir());
+  const { Workspace } = await import('../../src/index.ts');
+  const ws = new Workspace(tmp.path, { backend: 'clone', stateDir: `${tmp.path}-state`, onNotice: () => {} });
+  const outcome = await new Speculate([ok], { isolateProcesses: true }).run(ws);
+  expect(outcome.committed).toBe(false);
+  expect(outcome.allResults[0].exception).toMatchObject({ code: 'ERR_BRANCHING_CANDIDATE_NOT_MODULE' });
+  await ws.close();
+  await tmp.cleanup();
 });
 
 describeOnBackends('pattern options', (env) => {
+  it('isolateProcesses runs module candidates in sandboxed processes, commits the winner and kills the rest', async () => {
+    const outcome = await new Speculate(
+      [
+        { module: fixture, export: 'hang' },
+        { module: fixture, export: 'default' },
+        { module: fixture, export: 'whereAmI' },
+      ],
+      { isolateProcesses: true },
+    ).run(env.ws);
+    expect(outcome.winner?.branchIndex).toBe(2);
+    expect(outcome.allResults[0]).toMatchObject({ success: false, cancelled: true });
+    expect(outcome.allResults[1]).toMatchObject({ success: false, cancelled: false });
+    const where = JSON.parse(await fs.readFile(join(env.root, 'where.json'), 'utf8'));
+    // Sandboxed, the branch sits at the project's own path; downgraded, at the branch's directory.
+    expect(where.path).toBe(where.cwd);
+    if (where.sandbox) expect(where.path).toBe(env.root);
+    // The hanging candidate's process is gone, and its branch never reached the workspace.
+    await expect(fs.access(join(env.root, 'hang.pid'))).rejects.toThrow();
+    await env.expectWorkspace({ 'where.json': JSON.stringify(where) });
+  });
+
   it('rejects a target that is not a Workspace or an open Branch', async () => {
     const err = await new Speculate([ok]).run({} as never).catch((e) => e);
     expect(err).toMatchObject({ name: 'ArgumentError', argument: 'target' });
