@@ -25,7 +25,9 @@ export type BranchingErrorName =
   | 'ForkError'
   | 'NamespaceError'
   | 'TimeoutError'
-  | 'MemoryBranchError';
+  | 'MemoryBranchError'
+  | 'SuiteError'
+  | 'PatchError';
 
 export interface BranchingErrorOptions {
   /** Stable, machine-readable code, e.g. `ERR_BRANCH_CONFLICT`. */

@@ -1,0 +1,205 @@
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
+import { SuiteError } from './errors.ts';
+
+/** One run of a test suite (or of any command) for one branch. */
+export interface SuiteRequest {
+  /** The branch's directory as this process sees it. */
+  branchDir: string;
+  /** The workspace the branch belongs to. */
+  workspaceDir: string;
+  /** argv[0] is the program; paths inside refer to `projectPath(...)`. */
+  argv: string[];
+  env: NodeJS.ProcessEnv;
+  /** Kill the whole process tree after this many ms (0 or undefined: no limit). */
+  timeoutMs?: number;
+  /** Aborting kills the whole process tree. */
+  signal?: AbortSignal;
+  /** Called once the process is started, with its pid and process group. */
+  onStart?: (info: { pid: number; pgid: number }) => void;
+}
+
+export interface SuiteExit {
+  /** Exit code, or null when a signal ended the runner. */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** The timeout killed it. */
+  timedOut: boolean;
+  /** The abort signal killed it. */
+  aborted: boolean;
+  durationMs: number;
+  pid: number;
+  pgid: number;
+  /** The last few KiB of stdout and stderr, for error messages. */
+  stdoutTail: string;
+  stderrTail: string;
+}
+
+/**
+ * How a suite run is executed. The default runs a plain child process in its
+ * own process group with cwd = the branch directory; the sandbox launcher
+ * will implement this to run it in a user+mount namespace with the branch
+ * mounted at the project's own path.
+ */
+export interface SuiteExecutor {
+  /** Where the project's files appear to the processes started for this branch (their cwd). */
+  projectPath(branchDir: string, workspaceDir: string): string;
+  run(request: SuiteRequest): Promise<SuiteExit>;
+}
+
+const TAIL_BYTES = 8192;
+
+function tailCollector(): { push: (chunk: Buffer) => void; text: () => string } {
+  let buffer = Buffer.alloc(0);
+  return {
+    push(chunk) {
+      buffer = Buffer.concat([buffer, chunk]);
+      if (buffer.length > TAIL_BYTES * 2) buffer = buffer.subarray(buffer.length - TAIL_BYTES);
+    },
+    text: () => buffer.subarray(Math.max(0, buffer.length - TAIL_BYTES)).toString('utf8'),
+  };
+}
+
+/**
+ * The processes of a process group that are still alive (zombies excluded:
+ * where PID 1 does not reap, killed orphans stay zombies, which hold no
+ * resources and run no code). Linux only; elsewhere it answers from kill(0).
+ */
+export function liveProcessesInGroup(pgid: number): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    try {
+      process.kill(-pgid, 0);
+      return [pgid];
+    } catch {
+      return [];
+    }
+  }
+  const live: number[] = [];
+  for (const name of entries) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // The command name (field 2) may contain spaces and parentheses: parse after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const state = fields[0];
+    const group = Number(fields[2]);
+    if (group === pgid && state !== 'Z' && state !== 'X') live.push(Number(name));
+  }
+  return live;
+}
+
+function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // ESRCH: already gone.
+  }
+}
+
+/** Waits (bounded) until no live process is left in the group, killing again while any is. */
+async function reapGroup(pgid: number): Promise<void> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    if (liveProcessesInGroup(pgid).length === 0) return;
+    killGroup(pgid);
+    // SIGKILL is asynchronous: the kernel tears the processes down shortly; poll the outcome.
+    await delay(attempt < 10 ? 5 : 20);
+  }
+}
+
+/**
+ * Runs the suite as a plain child process that leads its own process group
+ * (detached), so a timeout or an abort can SIGKILL the whole tree with
+ * kill(-pgid). A process that calls setsid() itself escapes the group; the
+ * sandbox executor (a PID namespace) closes that gap.
+ */
+export class ProcessGroupExecutor implements SuiteExecutor {
+  projectPath(branchDir: string): string {
+    return branchDir;
+  }
+
+  run(request: SuiteRequest): Promise<SuiteExit> {
+    const started = performance.now();
+    return new Promise<SuiteExit>((resolve, reject) => {
+      const [program, ...args] = request.argv;
+      const child = spawn(program, args, {
+        cwd: request.branchDir,
+        env: request.env,
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const stdout = tailCollector();
+      const stderr = tailCollector();
+      child.stdout.on('data', stdout.push);
+      child.stderr.on('data', stderr.push);
+      let timedOut = false;
+      let aborted = false;
+      let timer: NodeJS.Timeout | undefined;
+      const pgid = child.pid ?? -1;
+      const kill = () => {
+        if (pgid > 0) killGroup(pgid);
+      };
+      const onAbort = () => {
+        aborted = true;
+        kill();
+      };
+      child.once('error', (err) => {
+        cleanup();
+        reject(
+          new SuiteError(`cannot start ${JSON.stringify(program)}: ${err.message}`, {
+            code: 'ERR_SUITE_SPAWN',
+            path: program,
+            cause: err,
+          }),
+        );
+      });
+      if (pgid <= 0) return; // 'error' follows
+      request.onStart?.({ pid: pgid, pgid });
+      if (request.timeoutMs && request.timeoutMs > 0) {
+        timer = setTimeout(() => {
+          timedOut = true;
+          kill();
+        }, request.timeoutMs);
+      }
+      if (request.signal?.aborted) onAbort();
+      else request.signal?.addEventListener('abort', onAbort, { once: true });
+      const cleanup = () => {
+        if (timer) clearTimeout(timer);
+        request.signal?.removeEventListener('abort', onAbort);
+      };
+      // 'exit' only means the leader is gone: helpers it left (workers, watchers) may still hold the
+      // pipes open forever. So on the leader's exit the whole group goes too, then we wait for it.
+      let closed = false;
+      const streamsClosed = new Promise<void>((done) => child.once('close', done)).then(() => {
+        closed = true;
+      });
+      child.once('exit', async (code, signal) => {
+        cleanup();
+        kill();
+        await reapGroup(pgid);
+        // A process that escaped the group could hold the pipes forever: read the tails for a bounded time.
+        if (!closed) await Promise.race([streamsClosed, delay(500)]);
+        child.stdout.destroy();
+        child.stderr.destroy();
+        resolve({
+          code,
+          signal,
+          timedOut,
+          aborted,
+          durationMs: performance.now() - started,
+          pid: pgid,
+          pgid,
+          stdoutTail: stdout.text(),
+          stderrTail: stderr.text(),
+        });
+      });
+    });
+  }
+}
