@@ -8,3 +8,34 @@ export * from './patterns/index.ts';
 
 // Process layer (issue 4): BranchContext, branch.spawn/exec.
 export * from './process/index.ts';
+
+// speculate / bestOf: candidate patches judged by the project's own test suite (src/suite).
+export { PatchError, SuiteError } from './suite/errors.ts';
+export {
+  liveProcessesInGroup,
+  ProcessGroupExecutor,
+  type SuiteExecutor,
+  type SuiteExit,
+  type SuiteRequest,
+} from './suite/executor.ts';
+// `Candidate` and `SpeculateOptions` are the agent patterns' names: the suite's are exported as PatchCandidate / SuiteSpeculateOptions.
+export type { Candidate as PatchCandidate, CandidateKind, FileMap, PatchFunction } from './suite/patch.ts';
+export {
+  REPORT_SCHEMA_VERSION,
+  type SpeculateErrorReport,
+  type SpeculateReport,
+  speculateReportSchema,
+  toReport,
+} from './suite/report.ts';
+export {
+  type BaselineResult,
+  type BestOfOptions,
+  bestOf,
+  type CandidateResult,
+  type CandidateState,
+  type ProgressEvent,
+  type SpeculateOptions as SuiteSpeculateOptions,
+  type SpeculateOutcome,
+  speculate,
+} from './suite/speculate.ts';
+export type { Framework, TestSpec } from './suite/test-runner.ts';

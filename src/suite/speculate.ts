@@ -243,6 +243,8 @@ class Speculation {
       this.test = resolveTest(this.options.test, this.ws.path);
       if (userSignal?.aborted) throw userSignal.reason;
       userSignal?.addEventListener('abort', onUserAbort, { once: true });
+      this.emitBaseline();
+      for (const r of this.results) this.emit(r);
       await this.runAll();
       if (userSignal?.aborted) throw userSignal.reason;
       if (this.fatal) throw this.fatal;
