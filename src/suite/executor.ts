@@ -96,6 +96,23 @@ export function liveProcessesInGroup(pgid: number): number[] {
   return live;
 }
 
+/**
+ * Process groups still running. Detached groups outlive their parent, so when this process
+ * exits (normally, by process.exit or an uncaught error) it kills them; only a SIGKILL of
+ * this process can leave them behind (the sandbox executor's PID namespace closes that gap).
+ */
+const activeGroups = new Set<number>();
+let exitHookInstalled = false;
+
+function trackGroup(pgid: number): void {
+  activeGroups.add(pgid);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const group of activeGroups) killGroup(group);
+  });
+}
+
 function killGroup(pgid: number): void {
   try {
     process.kill(-pgid, 'SIGKILL');
@@ -161,6 +178,7 @@ export class ProcessGroupExecutor implements SuiteExecutor {
         );
       });
       if (pgid <= 0) return; // 'error' follows
+      trackGroup(pgid);
       request.onStart?.({ pid: pgid, pgid });
       if (request.timeoutMs && request.timeoutMs > 0) {
         timer = setTimeout(() => {
@@ -184,6 +202,7 @@ export class ProcessGroupExecutor implements SuiteExecutor {
         cleanup();
         kill();
         await reapGroup(pgid);
+        activeGroups.delete(pgid);
         // A process that escaped the group could hold the pipes forever: read the tails for a bounded time.
         if (!closed) await Promise.race([streamsClosed, delay(500)]);
         child.stdout.destroy();

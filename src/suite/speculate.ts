@@ -127,13 +127,13 @@ export interface SpeculateOutcome {
 }
 
 /** Runs every candidate in its own branch against the suite; commits the first that passes (firstWins) or the best. */
-export function speculate(options: SpeculateOptions): Promise<SpeculateOutcome> {
+export async function speculate(options: SpeculateOptions): Promise<SpeculateOutcome> {
   const firstWins = options.firstWins ?? true;
   return new Speculation(options, firstWins ? 'first-wins' : 'best-of', undefined).run();
 }
 
 /** Runs every candidate to the end, then commits the passing one with the best score. */
-export function bestOf(options: BestOfOptions): Promise<SpeculateOutcome> {
+export async function bestOf(options: BestOfOptions): Promise<SpeculateOutcome> {
   if (options.score !== undefined && typeof options.score !== 'function') {
     throw new ArgumentError('score must be a function (candidate) => number', { argument: 'score' });
   }
@@ -300,6 +300,7 @@ class Speculation {
           label: 'baseline',
           onStart: ({ pgid }) => {
             this.baseline.pgid = pgid;
+            this.emitBaseline();
           },
         }),
       );
