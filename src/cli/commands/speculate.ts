@@ -196,10 +196,13 @@ function seconds(ms: number | null): string {
 const FINAL = new Set(['winner', 'passed', 'failed', 'error', 'timeout', 'killed', 'cancelled']);
 
 function plainLines(): Progress {
+  let baselineState = '';
   return {
     update(event) {
       if (event.type === 'baseline') {
         const b = event.baseline;
+        if (b.state === baselineState) return; // a repeat (e.g. its process started)
+        baselineState = b.state;
         if (b.state === 'done') console.log(`baseline: ${countsText(b.counts)} (${seconds(b.durationMs)})`);
         else if (b.state === 'running') console.log('baseline: running');
         return;
