@@ -2,7 +2,7 @@
 // today (`git apply p && <test> && break; git checkout .`, one candidate at a time) in the same run.
 // Reports time to the first commit and parallel efficiency (speedup over the loop / slots used).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,11 +19,15 @@ const ORDERS = {
 };
 const gitEnv = { ...process.env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@b', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@b' };
 
-/** A fresh git-tracked copy of the fixture, node_modules linked to the repository's. */
+/** A fresh git-tracked copy of the fixture. */
 function freshProject(work, name) {
   const dir = join(work, name);
   cpSync(join(fixtures, 'vitest-project'), dir, { recursive: true });
-  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+  // A node_modules of links to the repository's packages: runners can write into it (.vite-temp).
+  mkdirSync(join(dir, 'node_modules'));
+  for (const name of readdirSync(join(root, 'node_modules'))) {
+    if (!name.startsWith('.') || name === '.bin') symlinkSync(join(root, 'node_modules', name), join(dir, 'node_modules', name));
+  }
   execFileSync('git', ['init', '-q'], { cwd: dir, env: gitEnv });
   execFileSync('git', ['add', '-A'], { cwd: dir, env: gitEnv });
   execFileSync('git', ['commit', '-qm', 'fixture'], { cwd: dir, env: gitEnv });

@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, realpathSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, symlinkSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -10,13 +10,24 @@ export const patchFile = (name: string): string => join(speculateFixtures, 'patc
 
 /**
  * A fresh copy of a fixture project in a temp dir. Its node_modules is a
- * symlink to the repository's, so the copy (and every branch of it, which
- * copies the symlink) resolves vitest and jest without an install.
+ * real directory of symlinks to the repository's packages, so the copy (and
+ * every branch of it, which copies the links) resolves vitest and jest
+ * without an install, while what runners write into node_modules (vitest's
+ * .vite-temp bundled config) stays in the copy: the repository's
+ * node_modules may not be writable (the tests also run as nobody).
  */
 export function copyFixture(name: string): { path: string; cleanup: () => Promise<void> } {
   const parent = realpathSync(mkdtempSync(join(tmpdir(), 'branching-spec-')));
   const path = join(parent, name);
   cpSync(join(speculateFixtures, name), path, { recursive: true });
-  symlinkSync(join(repoRoot, 'node_modules'), join(path, 'node_modules'));
+  linkNodeModules(join(repoRoot, 'node_modules'), join(path, 'node_modules'));
   return { path, cleanup: () => fs.rm(parent, { recursive: true, force: true }) };
+}
+
+export function linkNodeModules(from: string, to: string): void {
+  mkdirSync(to);
+  for (const name of readdirSync(from)) {
+    if (name.startsWith('.') && name !== '.bin') continue; // caches and npm's own bookkeeping
+    symlinkSync(join(from, name), join(to, name));
+  }
 }
