@@ -2,8 +2,9 @@
 import { isBranchingError } from '../core/errors.ts';
 import { type Command, EXIT, UsageError } from './command.ts';
 import { gc } from './commands/gc.ts';
+import { run } from './commands/run.ts';
 
-const commands: Command[] = [gc];
+const commands: Command[] = [gc, run];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
