@@ -30,7 +30,7 @@ const BASE = {
 
 for (const backend of backendCases()) {
   describe.skipIf(
-    skipUnless(backend.available, `the ${backend.kind} backend`, backend.reason, backend.kind === 'clone'),
+    skipUnless(backend.available, `the ${backend.kind} backend`, backend.reason, backend.required),
   )(`Workspace and Branch semantics on ${backend.kind}`, () => {
     let tmp: ReturnType<typeof tempDir>;
     let root: string;
