@@ -22,7 +22,7 @@ export function overlayRequiredHere(env: NodeJS.ProcessEnv = process.env): boole
   return process.platform === 'linux' && (process.getuid?.() === 0 || Boolean(env.BRANCHING_HELPER_FD));
 }
 
-function isRequired(kind: BackendKind): boolean {
+export function backendRequired(kind: BackendKind): boolean {
   return kind === 'clone' || (kind === 'overlay' && overlayRequiredHere());
 }
 
@@ -31,7 +31,7 @@ const MUST_WORK = process.env.BRANCHING_MUST_WORK === '1';
 export function backendCases(kinds: BackendKind[] = ['clone', 'overlay', 'branchfs']): BackendCase[] {
   return kinds.map((kind) => {
     const probe = probeBackend(kind, process.cwd());
-    return { kind, available: probe.available, reason: probe.reason, required: isRequired(kind) };
+    return { kind, available: probe.available, reason: probe.reason, required: backendRequired(kind) };
   });
 }
 
