@@ -168,6 +168,7 @@ static int bind_mount(const char *src, const char *dst, int ro) {
 }
 
 /* ---- the privileged helper ---------------------------------------------- */
+#define HELPER_FD_MIN 100
 static char *roots[64];
 static int nroots;
 
@@ -265,6 +266,15 @@ static void start_helper(struct op *o, int index) {
   }
   while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
   close(sv[0]);
+  /* Every Node process marks fds 0-15, and the ones after them up to the first
+   * closed fd, close-on-exec at startup (libuv's uv_disable_stdio_inheritance).
+   * A high fd survives that, so node -> node -> ... descendants inherit it. */
+  struct rlimit lim;
+  long want = HELPER_FD_MIN;
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY && (long)lim.rlim_cur <= want)
+    want = (long)lim.rlim_cur - 1;
+  int high = want > sv[1] ? fcntl(sv[1], F_DUPFD, (int)want) : -1;
+  if (high >= 0) close(sv[1]), sv[1] = high;
   char num[16];
   snprintf(num, sizeof num, "%d", sv[1]);
   if (fcntl(sv[1], F_SETFD, 0) < 0 || setenv("BRANCHING_HELPER_FD", num, 1) < 0)

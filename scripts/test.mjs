@@ -12,10 +12,16 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
 /** Suites that touch namespaces, mounts or permissions: they run as nobody too. */
-const UNPRIVILEGED_SUITES = ['test/core', 'test/backends', 'test/process', 'test/native'];
+const UNPRIVILEGED_SUITES = ['test/process', 'test/native'];
+/**
+ * As nobody, these run inside `branching run` (as an agent would), where the
+ * overlay backend works through the launcher's mount helper: the semantic
+ * suite then covers overlay and clone.
+ */
+const UNPRIVILEGED_LAUNCHED_SUITES = ['test/core', 'test/backends'];
 const extraArgs = process.argv.slice(2);
 
-function runVitest(label, args, { asUser } = {}) {
+function runVitest(label, args, { asUser, launched = false } = {}) {
   const work = mkdtempSync(join(tmpdir(), 'branching-test-'));
   chmodSync(work, 0o755);
   const report = join(work, 'report.json');
@@ -30,6 +36,10 @@ function runVitest(label, args, { asUser } = {}) {
     `--outputFile.json=${report}`,
     ...args,
   ];
+  if (launched) {
+    // The helper may mount under the repo (cwd), its state root and the run's TMPDIR (test workspaces).
+    argv = [join(root, 'dist', 'cli.js'), 'run', '--allow', work, '--', command, ...argv];
+  }
   if (asUser) {
     const home = join(work, 'home');
     spawnSync('mkdir', ['-p', home]);
@@ -102,6 +112,8 @@ const nobody = unprivilegedUser();
 if (nobody && extraArgs.length === 0) {
   const suites = UNPRIVILEGED_SUITES.filter((s) => existsSync(join(root, s)));
   add(runVitest('as the unprivileged user nobody', suites, { asUser: nobody }));
+  const launched = UNPRIVILEGED_LAUNCHED_SUITES.filter((s) => existsSync(join(root, s)));
+  add(runVitest('as nobody inside `branching run`', launched, { asUser: nobody, launched: true }));
 } else if (process.getuid?.() === 0 && extraArgs.length === 0) {
   console.log('note: cannot drop to an unprivileged user here (no setpriv or no nobody); unprivileged run skipped');
   if (process.env.BRANCHING_MUST_WORK === '1') totals.failed += 1;

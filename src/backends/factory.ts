@@ -1,6 +1,7 @@
 import { ArgumentError, MountError } from '../core/errors.ts';
 import { BACKEND_KINDS, type Backend, type BackendChoice, type BackendKind } from './backend.ts';
 import { CloneBackend } from './clone.ts';
+import { probeOverlay, reclaimOverlayDir } from './overlay.ts';
 
 /**
  * Why a backend can or cannot serve a workspace here. Each fast backend
@@ -26,14 +27,7 @@ const probers = new Map<BackendKind, Prober>([
       create: () => new CloneBackend(),
     }),
   ],
-  [
-    'overlay',
-    () => ({
-      kind: 'overlay',
-      available: false,
-      reason: 'the overlay backend is not built into this version',
-    }),
-  ],
+  ['overlay', probeOverlay],
   ['branchfs', () => ({ kind: 'branchfs', available: false, reason: 'the workspace is not on a BranchFS mount' })],
 ]);
 
@@ -102,4 +96,14 @@ export function selectBackend(
     });
   }
   return { backend: probeBackend('clone', workspace).create!(), fallbackNotice: notice };
+}
+
+/**
+ * How to reclaim the dir of a dead branch made by backend `kind` (from its
+ * info.json): an overlay branch may still be mounted, whatever backend this
+ * process uses now.
+ */
+export function reclaimerFor(kind: string | undefined, current: Backend): (dir: string) => Promise<void> {
+  if (kind === 'overlay' && current.kind !== 'overlay') return (dir) => reclaimOverlayDir(dir);
+  return (dir) => current.reclaim(dir);
 }

@@ -2,9 +2,10 @@
 import { isBranchingError } from '../core/errors.ts';
 import { type Command, EXIT, UsageError } from './command.ts';
 import { gc } from './commands/gc.ts';
+import { run } from './commands/run.ts';
 import { bestOfCommand, speculateCommand } from './commands/speculate.ts';
 
-const commands: Command[] = [gc, speculateCommand, bestOfCommand];
+const commands: Command[] = [gc, run, speculateCommand, bestOfCommand];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -52,7 +52,8 @@ export interface CommitRequest {
 }
 
 export async function commitChanges(request: CommitRequest): Promise<void> {
-  const dir = join(request.txnRoot, `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`);
+  // Dot-named: when committing into a parent branch, this dir sits (briefly) inside the parent's tree.
+  const dir = join(request.txnRoot, `.branching-txn-${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`);
   await fs.mkdir(join(dir, 'staged'), { recursive: true });
   try {
     const ops = await stage(request.changes, join(dir, 'staged'));
@@ -183,7 +184,12 @@ async function moveAside(path: string, aside: string): Promise<void> {
   try {
     await fs.rename(path, aside);
   } catch (err) {
-    if (!hasErrno(err, 'ENOENT')) throw err;
+    if (hasErrno(err, 'ENOENT')) return;
+    // An unprivileged overlay (a parent branch's merged mount) cannot rename a
+    // directory that comes from a lower layer. Removing it instead is just as
+    // idempotent, and journals aimed at branches are never replayed anyway.
+    if (!hasErrno(err, 'EXDEV')) throw err;
+    await removeTree(path);
   }
 }
 

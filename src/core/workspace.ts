@@ -3,7 +3,7 @@ import { realpathSync, statSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Backend, BackendChoice, BackendKind, BranchHandle, ParentView } from '../backends/backend.ts';
-import { parseBackendChoice, selectBackend } from '../backends/factory.ts';
+import { parseBackendChoice, reclaimerFor, selectBackend } from '../backends/factory.ts';
 import { Branch, type BranchOptions, type BranchOwner, normalizeBranchOptions } from './branch.ts';
 import { ArgumentError, CommitError, hasErrno } from './errors.ts';
 import { removeTree } from './fsutil.ts';
@@ -277,7 +277,7 @@ export class Workspace implements BranchOwner {
   private async reclaimDeadBranches(): Promise<number> {
     const dead = await this.deadBranchDirs();
     for (const dir of dead) {
-      await this.backend.reclaim(dir);
+      await reclaimerFor((await readBranchInfo(dir))?.backend, this.backend)(dir);
       await removeTree(dir);
     }
     await this.reclaimDeadNamesAndLeases();

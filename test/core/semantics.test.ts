@@ -13,7 +13,7 @@ import {
   isBranchingError,
   Workspace,
 } from '../../src/index.ts';
-import { backendCases, skipUnless } from '../helpers/backends.ts';
+import { backendCases, backendRequired, skipUnless } from '../helpers/backends.ts';
 import { type Snapshot, snapshot, tempDir, writeTree } from '../helpers/tree.ts';
 
 const BASE = {
@@ -30,7 +30,7 @@ const BASE = {
 
 for (const backend of backendCases()) {
   describe.skipIf(
-    skipUnless(backend.available, `the ${backend.kind} backend`, backend.reason, backend.kind === 'clone'),
+    skipUnless(backend.available, `the ${backend.kind} backend`, backend.reason, backendRequired(backend.kind)),
   )(`Workspace and Branch semantics on ${backend.kind}`, () => {
     let tmp: ReturnType<typeof tempDir>;
     let root: string;

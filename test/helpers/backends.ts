@@ -10,6 +10,20 @@ export interface BackendCase {
   kind: BackendKind;
   available: boolean;
   reason: string;
+  /** Must this backend work here (a skip fails under BRANCHING_MUST_WORK=1)? */
+  required: boolean;
+}
+
+/**
+ * Overlay must work as root, and inside `branching run` (the launcher's mount
+ * helper is there): that is how CI runs the suites as root and as nobody.
+ */
+export function overlayRequiredHere(env: NodeJS.ProcessEnv = process.env): boolean {
+  return process.platform === 'linux' && (process.getuid?.() === 0 || Boolean(env.BRANCHING_HELPER_FD));
+}
+
+export function backendRequired(kind: BackendKind): boolean {
+  return kind === 'clone' || (kind === 'overlay' && overlayRequiredHere());
 }
 
 const MUST_WORK = process.env.BRANCHING_MUST_WORK === '1';
@@ -17,7 +31,7 @@ const MUST_WORK = process.env.BRANCHING_MUST_WORK === '1';
 export function backendCases(kinds: BackendKind[] = ['clone', 'overlay', 'branchfs']): BackendCase[] {
   return kinds.map((kind) => {
     const probe = probeBackend(kind, process.cwd());
-    return { kind, available: probe.available, reason: probe.reason };
+    return { kind, available: probe.available, reason: probe.reason, required: backendRequired(kind) };
   });
 }
 

@@ -1,0 +1,91 @@
+import { realpathSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ArgumentError, isBranchingError } from '../../core/errors.ts';
+import { resolveStateDir } from '../../core/state.ts';
+import { LaunchSpec, spawnSandboxed } from '../../sandbox/launcher.ts';
+import { type Command, EXIT, UsageError } from '../command.ts';
+
+const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+
+function canonicalDir(path: string, argument: string): string {
+  try {
+    return realpathSync(resolve(path));
+  } catch (err) {
+    throw new ArgumentError(`${argument}: ${resolve(path)} does not exist`, { argument, path, cause: err });
+  }
+}
+
+/**
+ * Where the helper may mount: the working directory (the usual workspace),
+ * the root of its branch state dirs (`<parent>/.branching` or
+ * `$TMPDIR/branching-<uid>`), and whatever `--allow` adds.
+ */
+export function helperRootsFor(cwd: string, allow: readonly string[]): string[] {
+  const roots = [cwd];
+  try {
+    roots.push(dirname(resolveStateDir(cwd)));
+  } catch {
+    // no state dir possible for cwd: branches of it would fail anyway, with their own error
+  }
+  for (const dir of allow) roots.push(canonicalDir(dir, '--allow'));
+  return [...new Set(roots)];
+}
+
+export const run: Command = {
+  name: 'run',
+  summary: 'run a command in its own user+mount namespace with a mount helper, so that it can use overlay branches',
+  usage: 'branching run [--cwd DIR] [--allow DIR]... [--pid] -- <command> [args...]',
+  async run(argv) {
+    const dash = argv.indexOf('--');
+    if (dash < 0) throw new UsageError('put `--` before the command');
+    const { values } = parseArgs({
+      args: argv.slice(0, dash),
+      options: {
+        cwd: { type: 'string' },
+        allow: { type: 'string', multiple: true, default: [] },
+        pid: { type: 'boolean', default: false },
+      },
+      allowPositionals: false,
+    });
+    const [command, ...args] = argv.slice(dash + 1);
+    if (!command) throw new UsageError('no command after `--`');
+    const cwd = canonicalDir(values.cwd ?? process.cwd(), '--cwd');
+    const roots = helperRootsFor(cwd, values.allow ?? []);
+    const spec = new LaunchSpec().userns().mountns();
+    if (values.pid) spec.pidns();
+    spec.helper(roots);
+    const env = { ...process.env, BRANCHING_HELPER_ROOTS: roots.join(':') };
+
+    let sandboxed: ReturnType<typeof spawnSandboxed>;
+    try {
+      sandboxed = spawnSandboxed(command, args, { spec, cwd, env, stdio: 'inherit' });
+    } catch (err) {
+      if (isBranchingError(err, 'ArgumentError') && (err as ArgumentError).argument === 'command') {
+        console.error(`branching run: ${(err as Error).message}`);
+        return 127;
+      }
+      throw err;
+    }
+    const { child, status } = sandboxed;
+    const forward = (signal: NodeJS.Signals) => child.kill(signal);
+    for (const s of FORWARDED) process.on(s, forward);
+    const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
+      child.once('exit', (code, signal) => done({ code, signal })),
+    );
+    // The launcher reports its own setup failures on stderr; the status only decides the exit code.
+    const setupFailed = await status.then(
+      () => false,
+      () => true,
+    );
+    const { code, signal } = await exit;
+    for (const s of FORWARDED) process.off(s, forward);
+    if (signal) {
+      // Die the way the command did, so that callers see the same status.
+      process.kill(process.pid, signal);
+      return 128 + ((await import('node:os')).constants.signals[signal] ?? 0);
+    }
+    if (setupFailed && code === null) return EXIT.failed;
+    return code ?? EXIT.failed;
+  },
+};
