@@ -84,6 +84,7 @@ export async function run({ backends }) {
     const cpCreate = results.find((r) => r.method === 'cp -a').create;
     for (const r of results) out.push({ files, ...r, createVsCp: r.create / cpCreate });
     rmSync(work, { recursive: true, force: true });
+    console.log(`(done: ${files} files)`);
   }
   printTable(
     `Branch lifecycle (median of ${REPS}; commit = 10 modified, 2 deleted, 3 added)`,

@@ -15,6 +15,7 @@ import { removeTree } from './fsutil.ts';
 import { commitChanges } from './journal.ts';
 import type { HeldLock, Lease } from './lock.ts';
 import { claimName, releaseName, type StateLayout, writeBranchInfo } from './state.ts';
+import { tracer } from './trace.ts';
 
 export type BranchState = 'open' | 'committed' | 'aborted';
 
@@ -127,7 +128,9 @@ export class Branch implements BranchOwner {
     const dir = owner.newBranchDir();
     const id = basename(dir);
     const branchPath = `${owner.branchPath}/${name}`;
+    const trace = tracer(`create ${owner.branchPath}/${name}`);
     const claim = await claimName(layout, owner.id, name, id, owner.leaseForBranches);
+    trace('claim name');
     if (!claim) {
       throw new ArgumentError(
         `a sibling branch named ${JSON.stringify(name)} is still open under ${owner.branchPath}`,
@@ -154,9 +157,12 @@ export class Branch implements BranchOwner {
         createdAt: new Date().toISOString(),
       });
       // A commit must not rewrite the parent while we copy or layer it.
+      trace('info');
       lock = await root.lock('shared');
+      trace('lock');
       const baseVersion = await owner.currentVersion();
       handle = await backend.create(owner.parentView(), { dir, workspace: root.path });
+      trace('backend create');
       await lock.release();
       lock = null;
       const branch = new Branch(name, id, branchPath, owner, dir, handle, baseVersion, claim, options);
@@ -257,7 +263,9 @@ export class Branch implements BranchOwner {
         code: 'ERR_BRANCH_PARENT_FINISHED',
       });
     }
+    const trace = tracer(`commit ${this.branchPath}`);
     const lock = await this.root().lock('exclusive');
+    trace('lock');
     try {
       await this.owner.assertTargetExists();
       const current = await this.owner.currentVersion();
@@ -269,6 +277,7 @@ export class Branch implements BranchOwner {
       }
       const parent = this.owner.parentView();
       const changes = await this.backend.changes(this.handle, parent);
+      trace(`changes (${changes.length})`);
       const versionFile = this.owner.versionFile();
       await commitChanges({
         target: parent.path,
@@ -276,6 +285,7 @@ export class Branch implements BranchOwner {
         changes,
         version: versionFile ? { file: versionFile, value: current + 1 } : undefined,
       });
+      trace('journal');
       if (!versionFile) (this.owner as Branch).version++;
     } catch (err) {
       if (isBranchingError(err)) throw err;
@@ -289,6 +299,7 @@ export class Branch implements BranchOwner {
     }
     this._state = 'committed';
     await this.release();
+    trace('release');
   }
 
   /** Throws the branch away (its open children first). Always allowed; does nothing once finished. */
