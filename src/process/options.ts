@@ -52,6 +52,14 @@ export interface BranchContextOptions {
   env?: Record<string, string | undefined>;
   /** Default `'pipe'`: `ctx.stdout`/`ctx.stderr` streams (always drained, so the child never blocks). */
   stdio?: StdioOption;
+  /**
+   * Where the workspace appears inside the sandbox when `workspace` is a
+   * directory path (a Branch brings its own: the project's path). Default:
+   * the directory itself.
+   */
+  mountAt?: string;
+  /** Extra host directories that stay writable under the read-only root (e.g. a report directory). */
+  writable?: readonly string[];
   /** Everything outside the workspace and the private TMPDIR is read-only. Default true. */
   readOnlyRoot?: boolean;
   /** `false`: run as a plain child process in the branch directory, no namespaces (no notice). Default true. */
@@ -73,6 +81,8 @@ export interface NormalizedOptions {
   source: string;
   /** Where the child sees them (the project's own path for a branch). */
   mountAt: string;
+  /** Host directories kept writable under the read-only root. */
+  writable: string[];
   branch: Branch | null;
   closeFds: boolean;
   timeout: number | undefined;
@@ -174,7 +184,7 @@ export function normalizeOptions(options: unknown): NormalizedOptions {
     mountAt = resolve(branch.projectPath);
   } else if (typeof o.workspace === 'string') {
     source = directory(resolve(o.workspace), 'workspace');
-    mountAt = source;
+    mountAt = o.mountAt === undefined ? source : directory(resolve(o.mountAt), 'mountAt');
   } else {
     fail('workspace', 'must be a Branch or an absolute directory path');
   }
@@ -196,7 +206,10 @@ export function normalizeOptions(options: unknown): NormalizedOptions {
     }
   }
   if (o.onNotice !== undefined && typeof o.onNotice !== 'function') fail('onNotice', 'must be a function');
+  if (o.writable !== undefined && !Array.isArray(o.writable)) fail('writable', 'must be an array of directories');
+  const writable = (o.writable ?? []).map((d, i) => directory(resolve(d), `writable[${i}]`));
   return {
+    writable,
     source,
     mountAt,
     branch,

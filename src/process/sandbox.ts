@@ -39,6 +39,7 @@ export function buildSpec(options: NormalizedOptions, tmpDir: string): LaunchSpe
   if (options.source !== options.mountAt) spec.bind(options.source, options.mountAt);
   if (options.readOnlyRoot) {
     spec.rdonly('/').writable(options.mountAt).writable(tmpDir);
+    for (const dir of options.writable) spec.writable(dir);
   }
   // Last, so that its fresh /proc is mounted over the (read-only) old one.
   spec.pidns();

@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
+import { BranchContext } from '../process/context.ts';
+import { probeSandbox } from '../sandbox/launcher.ts';
 import { SuiteError } from './errors.ts';
 
 /** One run of a test suite (or of any command) for one branch. */
@@ -16,6 +18,8 @@ export interface SuiteRequest {
   timeoutMs?: number;
   /** Aborting kills the whole process tree. */
   signal?: AbortSignal;
+  /** Host directories the run must be able to write besides the branch (its report, its TMPDIR). */
+  writable?: string[];
   /** Called once the process is started, with its pid and process group. */
   onStart?: (info: { pid: number; pgid: number }) => void;
 }
@@ -220,5 +224,59 @@ export class ProcessGroupExecutor implements SuiteExecutor {
         });
       });
     });
+  }
+}
+
+/**
+ * Runs the suite through BranchContext: in a user+mount+PID namespace with
+ * the branch mounted at the project's own path, a private TMPDIR, and the
+ * rest of the filesystem read-only. A timeout or abort kills the namespace's
+ * every process, setsid'd daemons included. Where the sandbox is unavailable
+ * BranchContext downgrades to a plain child (and says so), and the project
+ * path is then the branch directory.
+ */
+export class SandboxExecutor implements SuiteExecutor {
+  private readonly sandboxed = probeSandbox().available;
+
+  projectPath(branchDir: string, workspaceDir: string): string {
+    return this.sandboxed ? workspaceDir : branchDir;
+  }
+
+  async run(request: SuiteRequest): Promise<SuiteExit> {
+    const started = performance.now();
+    const stdout = tailCollector();
+    const stderr = tailCollector();
+    const [program, ...args] = request.argv;
+    const context = new BranchContext([program, ...args], {
+      workspace: request.branchDir,
+      mountAt: this.sandboxed ? request.workspaceDir : undefined,
+      writable: request.writable,
+      env: request.env,
+      timeout: request.timeoutMs || undefined,
+      signal: request.signal,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      onNotice: () => {},
+    });
+    context.stdout?.on('data', stdout.push);
+    context.stderr?.on('data', stderr.push);
+    request.onStart?.({ pid: context.pid, pgid: context.pid });
+    const outcome = await context.settled;
+    if (outcome.startError && outcome.exitCode === null && outcome.signal === null) {
+      throw new SuiteError(`cannot start ${JSON.stringify(program)}: ${outcome.startError.message}`, {
+        code: 'ERR_SUITE_SPAWN',
+        path: program,
+      });
+    }
+    return {
+      code: outcome.exitCode,
+      signal: outcome.signal,
+      timedOut: outcome.timedOut,
+      aborted: outcome.aborted && !outcome.timedOut,
+      durationMs: performance.now() - started,
+      pid: context.pid,
+      pgid: context.pid,
+      stdoutTail: stdout.text(),
+      stderrTail: stderr.text(),
+    };
   }
 }

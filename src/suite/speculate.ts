@@ -4,7 +4,7 @@ import type { Branch } from '../core/branch.ts';
 import { ArgumentError, isBranchingError } from '../core/errors.ts';
 import { Workspace } from '../core/workspace.ts';
 import { diffStat } from './diffstat.ts';
-import { ProcessGroupExecutor, type SuiteExecutor } from './executor.ts';
+import { SandboxExecutor, type SuiteExecutor } from './executor.ts';
 import {
   applyCandidate,
   type Candidate,
@@ -213,7 +213,7 @@ class Speculation {
   ) {
     checkOptions(options);
     this.candidates = prepareCandidates(options.candidates);
-    this.executor = options.executor ?? new ProcessGroupExecutor();
+    this.executor = options.executor ?? new SandboxExecutor();
     this.results = this.candidates.map((c) => ({
       index: c.index,
       name: c.name,

@@ -189,6 +189,7 @@ export async function runSuite(options: RunSuiteOptions): Promise<SuiteRun> {
     const exit = await executor.run({
       branchDir: options.branchDir,
       workspaceDir: options.workspaceDir,
+      writable: [scratch],
       argv,
       env: { ...process.env, TMPDIR: privateTmp, TMP: privateTmp, TEMP: privateTmp, CI: process.env.CI ?? '1' },
       timeoutMs: options.timeoutMs,
