@@ -1,4 +1,4 @@
-import * as fs from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Backend, BranchHandle, ParentView } from '../backends/backend.ts';
 import { type BranchSubprocess, type ExecOptions, type ExecResult, execIn, spawnIn } from '../process/exec.ts';
@@ -145,7 +145,7 @@ export class Branch implements BranchOwner {
     let handle: BranchHandle | null = null;
     let lock: HeldLock | null = null;
     try {
-      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
       await writeBranchInfo(dir, {
         id,
         name,

@@ -1,4 +1,4 @@
-import { constants as fsc } from 'node:fs';
+import { closeSync, constants as fsc, openSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { native } from '../addon.ts';
@@ -36,19 +36,21 @@ async function acquireFlock(
   binding: NonNullable<ReturnType<typeof native>>,
   mode: 'shared' | 'exclusive',
 ): Promise<HeldLock> {
-  const handle = await fs.open(file, fsc.O_RDWR | fsc.O_CREAT, 0o600);
+  // Synchronous open/flock/close: each is a few µs, while a threadpool round trip costs far more,
+  // and branch creation takes this lock every time.
+  const fd = openSync(file, fsc.O_RDWR | fsc.O_CREAT, 0o600);
   try {
-    for (let wait = POLL_MIN_MS; !binding.flock(handle.fd, mode, true); wait = Math.min(wait * 2, POLL_MAX_MS)) {
+    for (let wait = POLL_MIN_MS; !binding.flock(fd, mode, true); wait = Math.min(wait * 2, POLL_MAX_MS)) {
       await delay(wait);
     }
   } catch (err) {
-    await handle.close();
+    closeSync(fd);
     throw err;
   }
   return {
     async release() {
       // Closing the descriptor drops the flock.
-      await handle.close();
+      closeSync(fd);
     },
   };
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -115,7 +115,7 @@ export async function ensureLayout(layout: StateLayout, workspace: string): Prom
 
 export async function readVersion(file: string): Promise<number> {
   try {
-    return Number((await fs.readFile(file, 'utf8')).trim()) || 0;
+    return Number(readFileSync(file, 'utf8').trim()) || 0;
   } catch (err) {
     if (hasErrno(err, 'ENOENT')) return 0;
     throw err;
@@ -139,7 +139,7 @@ export interface BranchInfo {
 }
 
 export async function writeBranchInfo(dir: string, info: BranchInfo): Promise<void> {
-  await fs.writeFile(join(dir, 'info.json'), JSON.stringify(info, null, 2));
+  writeFileSync(join(dir, 'info.json'), JSON.stringify(info, null, 2));
 }
 
 export async function readBranchInfo(dir: string): Promise<BranchInfo | null> {
@@ -156,11 +156,12 @@ export async function readBranchInfo(dir: string): Promise<BranchInfo | null> {
  */
 export async function claimName(layout: StateLayout, parentId: string, name: string, id: string, lease: Lease) {
   const dir = join(layout.names, parentId);
-  await fs.mkdir(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true });
   const file = join(dir, name);
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      await fs.writeFile(file, JSON.stringify({ id, lease: lease.file }), { flag: 'wx' });
+      // Synchronous: tiny, and on every branch creation.
+      writeFileSync(file, JSON.stringify({ id, lease: lease.file }), { flag: 'wx' });
       return file;
     } catch (err) {
       if (!hasErrno(err, 'EEXIST')) throw err;
@@ -174,7 +175,7 @@ export async function claimName(layout: StateLayout, parentId: string, name: str
 
 async function readClaim(file: string): Promise<{ id: string; lease: string } | null> {
   try {
-    return JSON.parse(await fs.readFile(file, 'utf8'));
+    return JSON.parse(readFileSync(file, 'utf8'));
   } catch {
     return null;
   }
@@ -182,5 +183,5 @@ async function readClaim(file: string): Promise<{ id: string; lease: string } | 
 
 export async function releaseName(file: string, id: string): Promise<void> {
   const holder = await readClaim(file);
-  if (holder?.id === id) await fs.rm(file, { force: true });
+  if (holder?.id === id) rmSync(file, { force: true });
 }
