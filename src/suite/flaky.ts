@@ -1,0 +1,234 @@
+import { join } from 'node:path';
+import { Workspace } from '../core/workspace.ts';
+import { childProcessExecutor, type Executor } from './flaky-exec.ts';
+import { type FormatChoice, parseFormat, resolveFormat, type TestResult } from './flaky-results.ts';
+import {
+  inThrowawayBranch,
+  mapLimited,
+  type RunRecord,
+  runInBranch,
+  sessionDir,
+  validateCommand,
+  validateCount,
+  validateFraction,
+} from './flaky-runner.ts';
+import { type Interval, wilsonInterval } from './stats.ts';
+
+export interface FlakyOptions {
+  /** The project: a path or an open Workspace. */
+  workspace: string | Workspace;
+  /** The test command (argv), e.g. `['npx', 'vitest', 'run', 'test/a.test.ts']`. */
+  command: string[];
+  /** Isolated runs (with untilConfident: the most to spend). Default 10. */
+  runs?: number;
+  /** Isolated runs at once. Default 1. */
+  parallel?: number;
+  /** Runs in ONE branch, one after another, to see whether state carried over makes tests fail. Default min(runs, 10); 0 skips. */
+  sharedRuns?: number;
+  /** Stop as soon as every test's verdict is settled (see `settled`). */
+  untilConfident?: boolean;
+  /** The flake rate a test is called stable below (95% Wilson upper bound). Default 0.1. */
+  threshold?: number;
+  format?: FormatChoice;
+  timeoutMs?: number;
+  executor?: Executor;
+  onProgress?: (event: FlakyProgress) => void;
+}
+
+export type FlakyProgress = { phase: 'isolated' | 'shared'; run: RunRecord; done: number; planned: number };
+
+/**
+ * - `stable`: never failed.
+ * - `flaky`: passed and failed from identical starting bytes, each run in a fresh branch: flaky even in isolation.
+ * - `carryover`: never failed in isolation, but failed when runs shared one branch (and TMPDIR) in sequence:
+ *   it fails only when state carries over.
+ * - `failing`: failed every isolated run.
+ */
+export type FlakyVerdict = 'stable' | 'flaky' | 'carryover' | 'failing';
+
+export interface Tally {
+  passed: number;
+  failed: number;
+  skipped: number;
+}
+
+export interface TestFlakiness {
+  id: string;
+  isolated: Tally & { failRate: number; interval: Interval };
+  shared: Tally;
+  verdict: FlakyVerdict;
+  /** The verdict would not change with more runs (at 95%; see README "Flaky tests"). */
+  settled: boolean;
+}
+
+export interface FlakyReport {
+  command: string[];
+  format: string;
+  isolatedRuns: number;
+  sharedRuns: number;
+  /** Every test's verdict is settled. */
+  settled: boolean;
+  /** untilConfident stopped before the run budget. */
+  stoppedEarly: boolean;
+  threshold: number;
+  tests: TestFlakiness[];
+  durationMs: number;
+}
+
+const emptyTally = (): Tally => ({ passed: 0, failed: 0, skipped: 0 });
+
+function tallyInto(map: Map<string, Tally>, tests: TestResult[]): void {
+  for (const t of tests) {
+    let tally = map.get(t.id);
+    if (!tally) map.set(t.id, (tally = emptyTally()));
+    tally[t.status] += 1;
+  }
+}
+
+/**
+ * The isolated verdict is settled once a test has both passed and failed
+ * (flaky: certain, since every run started from the same bytes), or the 95%
+ * Wilson upper bound of its failure rate is below the threshold (stable), or
+ * that of its pass rate is (failing).
+ */
+export function isolatedSettled(t: Tally, threshold: number): boolean {
+  const n = t.passed + t.failed;
+  if (n === 0) return false;
+  if (t.passed > 0 && t.failed > 0) return true;
+  // One of the two counts is zero: bound the rate of the outcome never seen.
+  return wilsonInterval(0, n).high < threshold;
+}
+
+/** In shared runs a clean-in-isolation test is settled once it fails (carryover), or clears the same bound. */
+function sharedSettled(t: Tally, threshold: number): boolean {
+  const n = t.passed + t.failed;
+  return t.failed > 0 || (n > 0 && wilsonInterval(0, n).high < threshold);
+}
+
+export function classify(isolated: Tally, shared: Tally): FlakyVerdict {
+  if (isolated.failed > 0 && isolated.passed > 0) return 'flaky';
+  if (isolated.failed > 0) return 'failing';
+  if (shared.failed > 0) return 'carryover';
+  return 'stable';
+}
+
+/**
+ * Runs a test command many times, each in a fresh branch and a fresh process
+ * with a private TMPDIR, then again in one shared branch, and reports each
+ * test's flake rate (with a 95% Wilson interval) and verdict.
+ */
+export async function measureFlakiness(options: FlakyOptions): Promise<FlakyReport> {
+  const command = validateCommand(options.command);
+  const runs = validateCount(options.runs, 'runs', 1, 10);
+  const parallel = validateCount(options.parallel, 'parallel', 1, 1);
+  const sharedRuns = validateCount(options.sharedRuns, 'sharedRuns', 0, Math.min(runs, 10));
+  const threshold = validateFraction(options.threshold, 'threshold', 0.1);
+  const format = resolveFormat(parseFormat(options.format), command);
+  const executor = options.executor ?? childProcessExecutor;
+  const started = performance.now();
+  const ownWorkspace = typeof options.workspace === 'string';
+  const ws = ownWorkspace
+    ? new Workspace(options.workspace as string, { onNotice: () => {} })
+    : (options.workspace as Workspace);
+  const session = await sessionDir('branching-flaky-');
+  const isolated = new Map<string, Tally>();
+  const shared = new Map<string, Tally>();
+  const base = { projectPath: ws.path, argv: command, format, executor, timeoutMs: options.timeoutMs };
+  let isolatedDone = 0;
+  let sharedDone = 0;
+  try {
+    // Isolated series: batches of `parallel` runs, each in its own branch.
+    while (isolatedDone < runs) {
+      const batch = Array.from({ length: Math.min(parallel, runs - isolatedDone) }, (_, k) => isolatedDone + k);
+      const records = await mapLimited(batch, parallel, (index) =>
+        inThrowawayBranch(ws, `flaky-${process.pid}-${index}`, (branch) =>
+          runInBranch({
+            ...base,
+            branch,
+            index,
+            tmp: join(session.path, `run-${index}`, 'tmp'),
+            resultsFile: join(session.path, `run-${index}`, 'results.json'),
+          }),
+        ),
+      );
+      for (const record of records) {
+        tallyInto(isolated, record.tests);
+        isolatedDone += 1;
+        options.onProgress?.({ phase: 'isolated', run: record, done: isolatedDone, planned: runs });
+      }
+      if (options.untilConfident && isolatedDone >= 2 && allSettled(isolated, (t) => isolatedSettled(t, threshold)))
+        break;
+    }
+    // Shared series: one branch and one TMPDIR, runs in sequence, so whatever a run leaves behind the next one sees.
+    const needsShared = () =>
+      [...isolated.entries()].some(([id, t]) => t.failed === 0 && !sharedSettled(shared.get(id) ?? emptyTally(), threshold));
+    if (sharedRuns > 0) {
+      await inThrowawayBranch(ws, `flaky-${process.pid}-shared`, async (branch) => {
+        while (sharedDone < sharedRuns) {
+          if (options.untilConfident && sharedDone >= 2 && !needsShared()) break;
+          const index = runs + sharedDone;
+          const record = await runInBranch({
+            ...base,
+            branch,
+            index,
+            tmp: join(session.path, 'shared', 'tmp'),
+            resultsFile: join(session.path, 'shared', `results-${index}.json`),
+          });
+          tallyInto(shared, record.tests);
+          sharedDone += 1;
+          options.onProgress?.({ phase: 'shared', run: record, done: sharedDone, planned: sharedRuns });
+        }
+      });
+    }
+  } finally {
+    await session.dispose();
+    if (ownWorkspace) await ws.close();
+  }
+  const tests = summarize(isolated, shared, threshold, sharedDone);
+  return {
+    command,
+    format,
+    isolatedRuns: isolatedDone,
+    sharedRuns: sharedDone,
+    settled: tests.every((t) => t.settled),
+    stoppedEarly: isolatedDone < runs || sharedDone < sharedRuns,
+    threshold,
+    tests,
+    durationMs: performance.now() - started,
+  };
+}
+
+function allSettled(map: Map<string, Tally>, settled: (t: Tally) => boolean): boolean {
+  return map.size > 0 && [...map.values()].every(settled);
+}
+
+const VERDICT_ORDER: Record<FlakyVerdict, number> = { flaky: 0, carryover: 1, failing: 2, stable: 3 };
+
+function summarize(
+  isolated: Map<string, Tally>,
+  shared: Map<string, Tally>,
+  threshold: number,
+  sharedDone: number,
+): TestFlakiness[] {
+  const ids = new Set([...isolated.keys(), ...shared.keys()]);
+  const tests = [...ids].map((id): TestFlakiness => {
+    const iso = isolated.get(id) ?? emptyTally();
+    const sh = shared.get(id) ?? emptyTally();
+    const n = iso.passed + iso.failed;
+    const verdict = classify(iso, sh);
+    const isoSettled = isolatedSettled(iso, threshold);
+    // A clean-in-isolation verdict also needs the shared series to have spoken (or to have been skipped on purpose).
+    const settled =
+      verdict === 'flaky' || verdict === 'failing'
+        ? isoSettled
+        : isoSettled && (sharedDone === 0 || sharedSettled(sh, threshold));
+    return {
+      id,
+      isolated: { ...iso, failRate: n ? iso.failed / n : 0, interval: wilsonInterval(iso.failed, n) },
+      shared: sh,
+      verdict,
+      settled,
+    };
+  });
+  return tests.sort((a, b) => VERDICT_ORDER[a.verdict] - VERDICT_ORDER[b.verdict] || a.id.localeCompare(b.id));
+}
