@@ -39,3 +39,28 @@ export {
   speculate,
 } from './suite/speculate.ts';
 export type { Framework, TestSpec } from './suite/test-runner.ts';
+
+// Flaky-test tools: flake rates, noisy bisection, polluter search.
+export { type BisectOptions, type BisectReport, type BisectStatus, bisectFlaky } from './suite/bisect.ts';
+export { type Culprit, NoisyBisector } from './suite/bisect-model.ts';
+export {
+  type FlakyOptions,
+  type FlakyReport,
+  type FlakyVerdict,
+  measureFlakiness,
+  type TestFlakiness,
+} from './suite/flaky.ts';
+export {
+  childProcessExecutor,
+  type ExecOutcome,
+  type ExecRequest,
+  type Executor,
+} from './suite/flaky-exec.ts';
+export {
+  ddmin,
+  findPolluter,
+  type PolluterOptions,
+  type PolluterReport,
+  type PolluterStatus,
+} from './suite/polluter.ts';
+export { seededRandom, wilsonInterval } from './suite/stats.ts';

@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 import { isBranchingError } from '../core/errors.ts';
 import { type Command, EXIT, UsageError } from './command.ts';
+import { bisect } from './commands/bisect.ts';
+import { flaky } from './commands/flaky.ts';
 import { gc } from './commands/gc.ts';
 import { run } from './commands/run.ts';
 import { bestOfCommand, speculateCommand } from './commands/speculate.ts';
+import { polluter } from './commands/polluter.ts';
 
-const commands: Command[] = [gc, run, speculateCommand, bestOfCommand];
+const commands: Command[] = [gc, run, speculateCommand, bestOfCommand, flaky, bisect, polluter];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

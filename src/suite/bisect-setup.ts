@@ -6,7 +6,14 @@ import { copyTree, pathExists, removeTree } from '../core/fsutil.ts';
 import { childEnv, type ExecOutcome, type Executor } from './flaky-exec.ts';
 
 /** Lockfiles whose bytes decide what `node_modules` holds. */
-export const LOCKFILES = ['package-lock.json', 'npm-shrinkwrap.json', 'yarn.lock', 'pnpm-lock.yaml', 'bun.lock', 'bun.lockb'];
+export const LOCKFILES = [
+  'package-lock.json',
+  'npm-shrinkwrap.json',
+  'yarn.lock',
+  'pnpm-lock.yaml',
+  'bun.lock',
+  'bun.lockb',
+];
 
 export interface SetupResult {
   /** `ran`: the setup command ran; `cached`: node_modules came from the cache; `none`: no setup asked for. */
@@ -42,7 +49,13 @@ export class SetupCache {
     return found ? hash.digest('hex').slice(0, 24) : null;
   }
 
-  async prepare(branch: Branch, projectPath: string, setup: string | undefined, executor: Executor, timeoutMs?: number) {
+  async prepare(
+    branch: Branch,
+    projectPath: string,
+    setup: string | undefined,
+    executor: Executor,
+    timeoutMs?: number,
+  ) {
     if (!setup) return { how: 'none', ok: true, key: null } satisfies SetupResult;
     const key = await this.keyFor(branch.path, setup);
     const cached = key ? join(this.dir, key, 'node_modules') : null;

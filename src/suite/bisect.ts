@@ -5,7 +5,7 @@ import { ArgumentError } from '../core/errors.ts';
 import { Workspace } from '../core/workspace.ts';
 import { checkoutInBranch, historyBetween, repositoryRoot, resolveCommit } from './bisect-git.ts';
 import { NoisyBisector } from './bisect-model.ts';
-import { type SetupResult, SetupCache } from './bisect-setup.ts';
+import { SetupCache, type SetupResult } from './bisect-setup.ts';
 import { childProcessExecutor, type Executor } from './flaky-exec.ts';
 import {
   inThrowawayBranch,

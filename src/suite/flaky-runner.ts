@@ -1,6 +1,6 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Branch } from '../core/branch.ts';
 import { ArgumentError } from '../core/errors.ts';
 import type { Workspace } from '../core/workspace.ts';
@@ -41,6 +41,7 @@ export interface RunRecord {
 
 export async function runInBranch(spec: RunSpec): Promise<RunRecord> {
   await mkdir(spec.tmp, { recursive: true });
+  await mkdir(dirname(spec.resultsFile), { recursive: true });
   await rm(spec.resultsFile, { force: true });
   const env = childEnv({
     TMPDIR: spec.tmp,

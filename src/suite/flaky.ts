@@ -79,9 +79,9 @@ const emptyTally = (): Tally => ({ passed: 0, failed: 0, skipped: 0 });
 
 function tallyInto(map: Map<string, Tally>, tests: TestResult[]): void {
   for (const t of tests) {
-    let tally = map.get(t.id);
-    if (!tally) map.set(t.id, (tally = emptyTally()));
+    const tally = map.get(t.id) ?? emptyTally();
     tally[t.status] += 1;
+    map.set(t.id, tally);
   }
 }
 
@@ -161,7 +161,9 @@ export async function measureFlakiness(options: FlakyOptions): Promise<FlakyRepo
     }
     // Shared series: one branch and one TMPDIR, runs in sequence, so whatever a run leaves behind the next one sees.
     const needsShared = () =>
-      [...isolated.entries()].some(([id, t]) => t.failed === 0 && !sharedSettled(shared.get(id) ?? emptyTally(), threshold));
+      [...isolated.entries()].some(
+        ([id, t]) => t.failed === 0 && !sharedSettled(shared.get(id) ?? emptyTally(), threshold),
+      );
     if (sharedRuns > 0) {
       await inThrowawayBranch(ws, `flaky-${process.pid}-shared`, async (branch) => {
         while (sharedDone < sharedRuns) {

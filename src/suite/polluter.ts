@@ -211,7 +211,9 @@ function discoverCandidates(record: RunRecord, victim: string, granularity: 'fil
   const found = orderedCandidates(record.tests, victim, granularity);
   if (found === null) {
     const known = [
-      ...new Set(record.tests.filter((t) => t.id !== RUN_PSEUDO_TEST).map((t) => (granularity === 'file' ? t.file : t.id))),
+      ...new Set(
+        record.tests.filter((t) => t.id !== RUN_PSEUDO_TEST).map((t) => (granularity === 'file' ? t.file : t.id)),
+      ),
     ];
     throw new ArgumentError(
       `victim ${JSON.stringify(victim)} is not among the ${granularity === 'file' ? 'test files' : 'tests'} of the full run (${known.slice(0, 5).join(', ')}${known.length > 5 ? ', …' : ''})`,

@@ -1,0 +1,81 @@
+import { parseArgs } from 'node:util';
+import { type FlakyReport, measureFlakiness } from '../../suite/flaky.ts';
+import type { FormatChoice } from '../../suite/flaky-results.ts';
+import { type Command, EXIT } from '../command.ts';
+import { numberOption, pct, progressWriter, splitAtDoubleDash } from './flaky-args.ts';
+
+/** 3: --until-confident spent every run and some verdict is still open (and nothing flaky was found). */
+export const EXIT_NOT_SETTLED = 3;
+
+export const flaky: Command = {
+  name: 'flaky',
+  summary: 'run a test command many times, each in a fresh branch: flake rates, and flaky vs state-carryover tests',
+  usage:
+    'branching flaky [--runs N=10] [--parallel P=1] [--shared-runs M] [--until-confident] [--threshold 0.1] ' +
+    '[--format auto|vitest|jest|json-file|exit-code] [--timeout SECONDS] [--json] [--quiet] [-C dir] -- <test command>\n' +
+    'exit: 0 every test stable, 1 a test is flaky, carryover-dependent or failing, 2 usage, ' +
+    '3 --until-confident ran out of runs before every verdict settled',
+  async run(argv) {
+    const { options, command } = splitAtDoubleDash(argv);
+    const { values } = parseArgs({
+      args: options,
+      options: {
+        runs: { type: 'string' },
+        parallel: { type: 'string' },
+        'shared-runs': { type: 'string' },
+        'until-confident': { type: 'boolean', default: false },
+        threshold: { type: 'string' },
+        format: { type: 'string' },
+        timeout: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        quiet: { type: 'boolean', default: false },
+        cwd: { type: 'string', short: 'C' },
+      },
+    });
+    const say = progressWriter(values.quiet);
+    const timeout = numberOption(values.timeout, 'timeout');
+    const report = await measureFlakiness({
+      workspace: values.cwd ?? process.cwd(),
+      command,
+      runs: numberOption(values.runs, 'runs', { integer: true }),
+      parallel: numberOption(values.parallel, 'parallel', { integer: true }),
+      sharedRuns: numberOption(values['shared-runs'], 'shared-runs', { integer: true }),
+      untilConfident: values['until-confident'],
+      threshold: numberOption(values.threshold, 'threshold'),
+      format: values.format as FormatChoice | undefined,
+      timeoutMs: timeout === undefined ? undefined : timeout * 1000,
+      onProgress: ({ phase, run, done, planned }) => {
+        const failed = run.tests.filter((t) => t.status === 'failed').map((t) => t.id);
+        say(
+          `${phase} run ${done}/${planned}: ${failed.length ? `failed ${failed.join(', ')}` : 'all passed'} (${(run.durationMs / 1000).toFixed(1)} s)`,
+        );
+      },
+    });
+    if (values.json) console.log(JSON.stringify(report, null, 2));
+    else console.log(formatFlaky(report));
+    const bad = report.tests.some((t) => t.verdict !== 'stable');
+    if (bad) return EXIT.failed;
+    return values['until-confident'] && !report.settled ? EXIT_NOT_SETTLED : EXIT.ok;
+  },
+};
+
+export function formatFlaky(report: FlakyReport): string {
+  const rows = report.tests.map((t) => [
+    t.verdict + (t.settled ? '' : '?'),
+    `${t.isolated.failed}/${t.isolated.passed + t.isolated.failed}`,
+    pct(t.isolated.failRate),
+    `[${pct(t.isolated.interval.low)}, ${pct(t.isolated.interval.high)}]`,
+    `${t.shared.failed}/${t.shared.passed + t.shared.failed}`,
+    t.id,
+  ]);
+  const header = ['verdict', 'failed', 'rate', '95% CI', 'shared', 'test'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ');
+  return [
+    `${report.isolatedRuns} isolated run(s) (fresh branch each), ${report.sharedRuns} run(s) sharing one branch; ` +
+      `${report.settled ? 'every verdict settled' : 'verdicts marked ? are not settled'} (threshold ${pct(report.threshold)})`,
+    line(header),
+    ...rows.map(line),
+  ].join('\n');
+}
