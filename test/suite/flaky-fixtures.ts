@@ -88,6 +88,7 @@ export function makeFlakyHistory(
     lockfileAt = [],
   }: { commits: number; culprit: number; rate?: number; lockfileAt?: number[] },
 ): History {
+  mkdirSync(dir, { recursive: true });
   git(dir, 'init', '-q', '-b', 'main');
   git(dir, 'config', 'gc.auto', '0');
   writeProject(dir, { 'a.mjs': STABLE_TEST, 'b.mjs': STABLE_TEST });

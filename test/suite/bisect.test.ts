@@ -1,0 +1,156 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isBranchingError } from '../../src/core/errors.ts';
+import { bisectFlaky } from '../../src/suite/bisect.ts';
+import { snapshot, tempDir } from '../helpers/tree.ts';
+import { git, makeFlakyHistory, writeFile } from './flaky-fixtures.ts';
+
+const RUNNER = [process.execPath, 'run.mjs'];
+
+let tmp: ReturnType<typeof tempDir>;
+let repo: string;
+beforeEach(() => {
+  tmp = tempDir('branching-bisect-t-');
+  repo = join(tmp.path, 'repo');
+});
+afterEach(() => tmp.cleanup());
+
+/** Everything a user could lose: the tree (with .git: index, HEAD, refs) and git's own view of it. */
+async function userState(dir: string) {
+  return {
+    tree: await snapshot(dir),
+    head: git(dir, 'rev-parse', 'HEAD'),
+    symbolicHead: git(dir, 'symbolic-ref', '-q', 'HEAD'),
+    status: git(dir, 'status', '--porcelain'),
+  };
+}
+
+describe('bisectFlaky', () => {
+  it('names the commit that introduced a p≈0.3 flake, leaving the user tree, index and HEAD alone', async () => {
+    const { shas } = makeFlakyHistory(repo, { commits: 12, culprit: 7 });
+    // Uncommitted work the bisection must neither see nor touch: a staged change, and a working-tree
+    // edit that would make every run fail if the runs used the user's tree.
+    writeFile(join(repo, 'notes', 'staged.txt'), 'staged\n');
+    git(repo, 'add', 'notes/staged.txt');
+    writeFile(join(repo, 'tests', 'a.mjs'), `export const tests = { adds: () => { throw new Error('wip'); } };\n`);
+    const before = await userState(repo);
+    const events: string[] = [];
+    const report = await bisectFlaky({
+      repository: repo,
+      good: shas[0] as string,
+      bad: 'main',
+      command: RUNNER,
+      onProgress: (e) => events.push(e.kind),
+    });
+    expect(report.status).toBe('found');
+    expect(report.culprit?.sha).toBe(shas[7]);
+    expect(report.culprit?.index).toBe(7);
+    expect(report.culprit?.subject).toMatch(/introduces the flake/);
+    expect(report.culprit?.probability).toBeGreaterThanOrEqual(0.95);
+    expect(report.commits).toBe(12);
+    // Runs are accounted for: the per-revision tallies add up, and only revisions ≥ the culprit ever failed.
+    const tallied = report.tested.reduce((sum, r) => sum + r.passes + r.fails, 0);
+    expect(tallied).toBe(report.runs);
+    expect(report.tested.filter((r) => r.fails > 0).every((r) => r.index >= 7)).toBe(true);
+    // Ambiguity costs runs: the revision just before the culprit needed several passes to be cleared.
+    expect(report.tested.find((r) => r.index === 6)?.passes ?? 0).toBeGreaterThan(1);
+    expect(events.filter((e) => e === 'run')).toHaveLength(report.runs);
+    expect(await userState(repo)).toEqual(before);
+  });
+
+  it('runs the setup once per distinct lockfile and reuses node_modules otherwise', async () => {
+    const { shas } = makeFlakyHistory(repo, { commits: 4, culprit: 3, lockfileAt: [2] });
+    const counter = join(tmp.path, 'setup-count');
+    // The "install": records that it ran, and builds node_modules from this revision's lockfile.
+    const setup = `echo ran >> '${counter}' && mkdir -p node_modules/dep && cp package-lock.json node_modules/dep/lock`;
+    // The test command refuses a node_modules that does not belong to this revision's lockfile.
+    const check = `const fs = require('node:fs'); if (fs.readFileSync('node_modules/dep/lock', 'utf8') !== fs.readFileSync('package-lock.json', 'utf8')) { console.error('stale node_modules'); process.exit(9); }`;
+    writeFile(join(repo, 'check.cjs'), check);
+    const before = await userState(repo);
+    const report = await bisectFlaky({
+      repository: repo,
+      good: shas[0] as string,
+      bad: shas[4] as string,
+      parallel: 2,
+      command: ['/bin/sh', '-c', `${process.execPath} ${join(repo, 'check.cjs')} && ${process.execPath} run.mjs`],
+      setup,
+    });
+    expect(report.culprit?.sha).toBe(shas[3]);
+    expect(report.status).toBe('found');
+    const ran = readFileSync(counter, 'utf8').trim().split('\n').length;
+    expect(report.setup.ran).toBe(ran);
+    expect(report.setup.ran + report.setup.cached).toBe(report.revisionsTested);
+    // Two lockfiles in the history (before commit 2, and from it on): one install for each.
+    const lockfilesTested = new Set(report.tested.map((r) => (r.index >= 2 ? 'v2' : 'v0')));
+    expect(report.setup.ran).toBe(lockfilesTested.size);
+    expect(report.setup.cached).toBeGreaterThan(0);
+    expect(await userState(repo)).toEqual(before);
+  });
+
+  it('checks revisions out without moving the HEAD of a linked worktree or of its main repository', async () => {
+    const { shas } = makeFlakyHistory(repo, { commits: 3, culprit: 2 });
+    const linked = join(tmp.path, 'linked');
+    git(repo, 'worktree', 'add', '-q', linked, '-b', 'side');
+    const beforeMain = await userState(repo);
+    const beforeLinked = await userState(linked);
+    const report = await bisectFlaky({ repository: linked, good: shas[0] as string, bad: 'side', command: RUNNER });
+    expect(report.culprit?.sha).toBe(shas[2]);
+    expect(await userState(repo)).toEqual(beforeMain);
+    expect(await userState(linked)).toEqual(beforeLinked);
+  });
+
+  it('reports a bad revision that never fails instead of inventing a culprit', async () => {
+    const { shas } = makeFlakyHistory(repo, { commits: 3, culprit: 99 });
+    const report = await bisectFlaky({
+      repository: repo,
+      good: shas[0] as string,
+      bad: shas[3] as string,
+      command: RUNNER,
+      badRuns: 3,
+    });
+    expect(report).toMatchObject({ status: 'bad-never-failed', culprit: null, runs: 3 });
+    expect(report.tested).toEqual([{ index: 3, sha: shas[3], passes: 3, fails: 0 }]);
+  });
+
+  it('stops at the run budget and says the answer is inconclusive', async () => {
+    const { shas } = makeFlakyHistory(repo, { commits: 8, culprit: 5 });
+    const report = await bisectFlaky({
+      repository: repo,
+      good: shas[0] as string,
+      bad: shas[8] as string,
+      command: RUNNER,
+      runs: 6,
+    });
+    expect(report.runs).toBe(6);
+    expect(report.status).toBe('inconclusive');
+    expect(report.culprit?.probability).toBeLessThan(0.95);
+  });
+
+  it('rejects bad revisions with typed errors, changing nothing', async () => {
+    const { shas } = makeFlakyHistory(repo, { commits: 2, culprit: 1 });
+    const before = await snapshot(tmp.path);
+    const cases: Array<[Record<string, unknown>, string, string?]> = [
+      [{ good: 'no-such-rev' }, 'good', 'ERR_BRANCHING_UNKNOWN_REVISION'],
+      [{ bad: '--output=x' }, 'bad'],
+      [{ good: shas[2], bad: shas[0] }, 'good', 'ERR_BRANCHING_NOT_ANCESTOR'],
+      [{ good: shas[1], bad: shas[1] }, 'bad', 'ERR_BRANCHING_EMPTY_RANGE'],
+      [{ confidence: 1.5 }, 'confidence'],
+      [{ command: [] }, 'command'],
+      [{ repository: tmp.path }, 'repository', 'ERR_BRANCHING_NOT_A_REPOSITORY'],
+    ];
+    for (const [override, argument, code] of cases) {
+      const err = await bisectFlaky({
+        repository: repo,
+        good: shas[0] as string,
+        bad: shas[2] as string,
+        command: RUNNER,
+        ...override,
+      } as never).catch((e) => e);
+      expect(isBranchingError(err, 'ArgumentError'), String(err)).toBe(true);
+      expect(err.argument).toBe(argument);
+      if (code) expect(err.code).toBe(code);
+    }
+    expect(await snapshot(tmp.path)).toEqual(before);
+  });
+});
