@@ -8,7 +8,9 @@ export * from './patterns/index.ts';
 
 // Process layer (issue 4): BranchContext, branch.spawn/exec.
 export * from './process/index.ts';
-
+// Flaky-test tools: flake rates, noisy bisection, polluter search.
+export { type BisectOptions, type BisectReport, type BisectStatus, bisectFlaky } from './suite/bisect.ts';
+export { type Culprit, NoisyBisector } from './suite/bisect-model.ts';
 // speculate / bestOf: candidate patches judged by the project's own test suite (src/suite).
 export { PatchError, SuiteError } from './suite/errors.ts';
 export {
@@ -18,8 +20,22 @@ export {
   type SuiteExit,
   type SuiteRequest,
 } from './suite/executor.ts';
+export {
+  type FlakyOptions,
+  type FlakyReport,
+  type FlakyVerdict,
+  measureFlakiness,
+  type TestFlakiness,
+} from './suite/flaky.ts';
 // `Candidate` and `SpeculateOptions` are the agent patterns' names: the suite's are exported as PatchCandidate / SuiteSpeculateOptions.
 export type { Candidate as PatchCandidate, CandidateKind, FileMap, PatchFunction } from './suite/patch.ts';
+export {
+  ddmin,
+  findPolluter,
+  type PolluterOptions,
+  type PolluterReport,
+  type PolluterStatus,
+} from './suite/polluter.ts';
 export {
   REPORT_SCHEMA_VERSION,
   type SpeculateErrorReport,
@@ -38,29 +54,5 @@ export {
   type SpeculateOutcome,
   speculate,
 } from './suite/speculate.ts';
-export type { Framework, TestSpec } from './suite/test-runner.ts';
-
-// Flaky-test tools: flake rates, noisy bisection, polluter search.
-export { type BisectOptions, type BisectReport, type BisectStatus, bisectFlaky } from './suite/bisect.ts';
-export { type Culprit, NoisyBisector } from './suite/bisect-model.ts';
-export {
-  type FlakyOptions,
-  type FlakyReport,
-  type FlakyVerdict,
-  measureFlakiness,
-  type TestFlakiness,
-} from './suite/flaky.ts';
-export {
-  childProcessExecutor,
-  type ExecOutcome,
-  type ExecRequest,
-  type Executor,
-} from './suite/flaky-exec.ts';
-export {
-  ddmin,
-  findPolluter,
-  type PolluterOptions,
-  type PolluterReport,
-  type PolluterStatus,
-} from './suite/polluter.ts';
 export { seededRandom, wilsonInterval } from './suite/stats.ts';
+export type { Framework, TestSpec } from './suite/test-runner.ts';

@@ -4,9 +4,9 @@ import { type Command, EXIT, UsageError } from './command.ts';
 import { bisect } from './commands/bisect.ts';
 import { flaky } from './commands/flaky.ts';
 import { gc } from './commands/gc.ts';
+import { polluter } from './commands/polluter.ts';
 import { run } from './commands/run.ts';
 import { bestOfCommand, speculateCommand } from './commands/speculate.ts';
-import { polluter } from './commands/polluter.ts';
 
 const commands: Command[] = [gc, run, speculateCommand, bestOfCommand, flaky, bisect, polluter];
 

@@ -3,7 +3,8 @@ import { mkdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Branch } from '../core/branch.ts';
 import { copyTree, pathExists, removeTree } from '../core/fsutil.ts';
-import { childEnv, type ExecOutcome, type Executor } from './flaky-exec.ts';
+import type { SuiteExecutor, SuiteExit } from './executor.ts';
+import { childEnv } from './flaky-exec.ts';
 
 /** Lockfiles whose bytes decide what `node_modules` holds. */
 export const LOCKFILES = [
@@ -20,7 +21,7 @@ export interface SetupResult {
   how: 'ran' | 'cached' | 'none';
   ok: boolean;
   key: string | null;
-  outcome?: ExecOutcome;
+  outcome?: SuiteExit;
 }
 
 /**
@@ -53,7 +54,7 @@ export class SetupCache {
     branch: Branch,
     projectPath: string,
     setup: string | undefined,
-    executor: Executor,
+    executor: SuiteExecutor,
     timeoutMs?: number,
   ) {
     if (!setup) return { how: 'none', ok: true, key: null } satisfies SetupResult;
@@ -68,14 +69,13 @@ export class SetupCache {
     }
     this.misses += 1;
     const outcome = await executor.run({
+      branchDir: branch.path,
+      workspaceDir: projectPath,
       argv: ['/bin/sh', '-c', setup],
-      cwd: branch.path,
       env: childEnv({}),
-      projectPath,
-      branch,
       timeoutMs,
     });
-    const ok = outcome.exitCode === 0 && !outcome.timedOut;
+    const ok = outcome.code === 0 && !outcome.timedOut;
     if (ok && cached && (await pathExists(target))) {
       // Copy to a temporary name first: a half-written cache entry must never look complete.
       const partial = join(this.dir, key as string, `partial-${process.pid}`);

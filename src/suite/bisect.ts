@@ -6,7 +6,8 @@ import { Workspace } from '../core/workspace.ts';
 import { checkoutInBranch, historyBetween, repositoryRoot, resolveCommit } from './bisect-git.ts';
 import { NoisyBisector } from './bisect-model.ts';
 import { SetupCache, type SetupResult } from './bisect-setup.ts';
-import { childProcessExecutor, type Executor } from './flaky-exec.ts';
+import type { SuiteExecutor } from './executor.ts';
+import { defaultExecutor } from './flaky-exec.ts';
 import {
   inThrowawayBranch,
   mapLimited,
@@ -39,7 +40,8 @@ export interface BisectOptions {
   /** Probability that a run fails before the culprit. Default 0. */
   epsilon?: number;
   timeoutMs?: number;
-  executor?: Executor;
+  /** How commands are started (default: a plain process group; a sandbox executor plugs in here). */
+  executor?: SuiteExecutor;
   onProgress?: (event: BisectProgress) => void;
 }
 
@@ -95,7 +97,7 @@ export async function bisectFlaky(options: BisectOptions): Promise<BisectReport>
   if (options.setup !== undefined && typeof options.setup !== 'string') {
     throw new ArgumentError('setup must be a shell command string', { argument: 'setup' });
   }
-  const executor = options.executor ?? childProcessExecutor;
+  const executor = options.executor ?? defaultExecutor();
   const started = performance.now();
   const start = await realpath(options.repository ?? process.cwd()).catch((err) => {
     throw new ArgumentError(`repository ${options.repository} does not exist`, {

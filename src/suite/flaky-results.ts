@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { basename, isAbsolute, relative } from 'node:path';
 import { ArgumentError } from '../core/errors.ts';
-import type { ExecOutcome } from './flaky-exec.ts';
 
 /**
  * Where per-test results come from:
@@ -122,7 +121,7 @@ export async function collectResults(
   format: ResultFormat,
   resultsFile: string,
   root: string,
-  outcome: ExecOutcome,
+  outcome: { exitCode: number | null; timedOut: boolean },
 ): Promise<{ tests: TestResult[]; reported: boolean }> {
   const exitedCleanly = outcome.exitCode === 0 && !outcome.timedOut;
   if (format === 'exit-code') {

@@ -4,7 +4,8 @@ import { dirname, join } from 'node:path';
 import type { Branch } from '../core/branch.ts';
 import { ArgumentError } from '../core/errors.ts';
 import type { Workspace } from '../core/workspace.ts';
-import { childEnv, type ExecOutcome, type Executor } from './flaky-exec.ts';
+import type { SuiteExecutor, SuiteExit } from './executor.ts';
+import { childEnv, inSubdir } from './flaky-exec.ts';
 import { collectResults, type ResultFormat, type TestResult, withReporter } from './flaky-results.ts';
 
 /**
@@ -19,7 +20,7 @@ export interface RunSpec {
   projectPath: string;
   argv: string[];
   format: ResultFormat;
-  executor: Executor;
+  executor: SuiteExecutor;
   index: number;
   /** The TMPDIR the command gets; runs that share state pass the same one. */
   tmp: string;
@@ -36,7 +37,7 @@ export interface RunRecord {
   /** Did the command write a per-test report? */
   reported: boolean;
   tests: TestResult[];
-  outcome: ExecOutcome;
+  outcome: SuiteExit;
 }
 
 export async function runInBranch(spec: RunSpec): Promise<RunRecord> {
@@ -52,17 +53,21 @@ export async function runInBranch(spec: RunSpec): Promise<RunRecord> {
     ...spec.extraEnv,
   });
   const outcome = await spec.executor.run({
-    argv: withReporter(spec.argv, spec.format, spec.resultsFile),
-    cwd: spec.subdir ? join(spec.branch.path, spec.subdir) : spec.branch.path,
+    branchDir: spec.branch.path,
+    workspaceDir: spec.projectPath,
+    argv: inSubdir(withReporter(spec.argv, spec.format, spec.resultsFile), spec.subdir),
     env,
-    projectPath: spec.projectPath,
-    branch: spec.branch,
     timeoutMs: spec.timeoutMs,
   });
-  const { tests, reported } = await collectResults(spec.format, spec.resultsFile, spec.branch.path, outcome);
+  // Reports name files where the runner saw them: under the project path the executor gave it.
+  const root = join(spec.executor.projectPath(spec.branch.path, spec.projectPath), spec.subdir ?? '');
+  const { tests, reported } = await collectResults(spec.format, spec.resultsFile, root, {
+    exitCode: outcome.code,
+    timedOut: outcome.timedOut,
+  });
   return {
     index: spec.index,
-    exitCode: outcome.exitCode,
+    exitCode: outcome.code,
     timedOut: outcome.timedOut,
     durationMs: outcome.durationMs,
     reported,

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { Workspace } from '../core/workspace.ts';
-import { childProcessExecutor, type Executor } from './flaky-exec.ts';
+import type { SuiteExecutor } from './executor.ts';
+import { defaultExecutor } from './flaky-exec.ts';
 import { type FormatChoice, parseFormat, resolveFormat, type TestResult } from './flaky-results.ts';
 import {
   inThrowawayBranch,
@@ -31,7 +32,8 @@ export interface FlakyOptions {
   threshold?: number;
   format?: FormatChoice;
   timeoutMs?: number;
-  executor?: Executor;
+  /** How commands are started (default: a plain process group; a sandbox executor plugs in here). */
+  executor?: SuiteExecutor;
   onProgress?: (event: FlakyProgress) => void;
 }
 
@@ -124,7 +126,7 @@ export async function measureFlakiness(options: FlakyOptions): Promise<FlakyRepo
   const sharedRuns = validateCount(options.sharedRuns, 'sharedRuns', 0, Math.min(runs, 10));
   const threshold = validateFraction(options.threshold, 'threshold', 0.1);
   const format = resolveFormat(parseFormat(options.format), command);
-  const executor = options.executor ?? childProcessExecutor;
+  const executor = options.executor ?? defaultExecutor();
   const started = performance.now();
   const ownWorkspace = typeof options.workspace === 'string';
   const ws = ownWorkspace

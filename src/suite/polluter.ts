@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { ArgumentError } from '../core/errors.ts';
 import { Workspace } from '../core/workspace.ts';
-import { childProcessExecutor, type Executor } from './flaky-exec.ts';
+import type { SuiteExecutor } from './executor.ts';
+import { defaultExecutor } from './flaky-exec.ts';
 import { type FormatChoice, parseFormat, RUN_PSEUDO_TEST, resolveFormat, type TestResult } from './flaky-results.ts';
 import { inThrowawayBranch, type RunRecord, runInBranch, sessionDir, validateCommand } from './flaky-runner.ts';
 
@@ -23,7 +24,8 @@ export interface PolluterOptions {
   granularity?: 'file' | 'test';
   format?: FormatChoice;
   timeoutMs?: number;
-  executor?: Executor;
+  /** How commands are started (default: a plain process group; a sandbox executor plugs in here). */
+  executor?: SuiteExecutor;
   onProgress?: (event: PolluterTrial & { trial: number }) => void;
 }
 
@@ -142,7 +144,7 @@ export async function findPolluter(options: PolluterOptions): Promise<PolluterRe
     });
   }
   const format = resolveFormat(parseFormat(options.format), command);
-  const executor = options.executor ?? childProcessExecutor;
+  const executor = options.executor ?? defaultExecutor();
   const victim = options.victim;
   const started = performance.now();
   const ownWorkspace = typeof options.workspace === 'string';
