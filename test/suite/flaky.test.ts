@@ -1,10 +1,11 @@
-import { existsSync, symlinkSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isBranchingError } from '../../src/core/errors.ts';
 import { isolatedSettled, measureFlakiness } from '../../src/suite/flaky.ts';
 import { wilsonInterval } from '../../src/suite/stats.ts';
 import { repoRoot } from '../helpers/build.ts';
+import { linkNodeModules } from '../helpers/fixture-project.ts';
 import { snapshot, tempDir } from '../helpers/tree.ts';
 import {
   chance,
@@ -157,7 +158,7 @@ test('stable', () => expect(1).toBe(1));
 test('odd runs fail', () => expect(Number(process.env.BRANCHING_RUN_INDEX) % 2).toBe(0));
 `,
     );
-    symlinkSync(join(repoRoot, 'node_modules'), join(project, 'node_modules'));
+    linkNodeModules(join(repoRoot, 'node_modules'), join(project, 'node_modules'));
     const report = await measureFlakiness({
       workspace: project,
       command: [process.execPath, join(repoRoot, 'node_modules', 'vitest', 'vitest.mjs'), 'run'],
@@ -172,6 +173,27 @@ test('odd runs fail', () => expect(Number(process.env.BRANCHING_RUN_INDEX) % 2).
     });
     expect(byId['odd.test.mjs > stable']).toMatchObject({ verdict: 'stable', isolated: { passed: 2 } });
     expect(byId['(run)']?.isolated.failed).toBe(0);
+  });
+
+  it('runs the real Jest with --json --outputFile in each branch', async () => {
+    writeFile(join(project, 'package.json'), '{ "name": "jest-fixture", "private": true }\n');
+    writeFile(
+      join(project, 'odd.test.js'),
+      `test('stable', () => expect(1).toBe(1));
+test('odd runs fail', () => expect(Number(process.env.BRANCHING_RUN_INDEX) % 2).toBe(0));
+`,
+    );
+    linkNodeModules(join(repoRoot, 'node_modules'), join(project, 'node_modules'));
+    const report = await measureFlakiness({
+      workspace: project,
+      command: [process.execPath, join('node_modules', 'jest', 'bin', 'jest.js'), '--ci'],
+      runs: 2,
+      sharedRuns: 0,
+    });
+    expect(report.format).toBe('jest');
+    const byId = Object.fromEntries(report.tests.map((t) => [t.id, t]));
+    expect(byId['odd.test.js > odd runs fail']).toMatchObject({ verdict: 'flaky', isolated: { failed: 1, passed: 1 } });
+    expect(byId['odd.test.js > stable']).toMatchObject({ verdict: 'stable', isolated: { passed: 2 } });
   });
 
   it('rejects bad input with a typed error naming the argument, before creating anything', async () => {
