@@ -331,7 +331,8 @@ export class BranchContext<T = unknown> implements AsyncDisposable {
       else env[k] = v;
     }
     Object.assign(env, {
-      TMPDIR: this.tmpDir,
+      // A caller that passes its own TMPDIR (e.g. runs meant to share one) keeps it; it must be writable.
+      TMPDIR: o.env.TMPDIR ?? this.tmpDir,
       [CONTEXT_MARKER]: markerFor(this.id, process.env[CONTEXT_MARKER]),
     });
     if (o.closeFds) env.BRANCHING_CLOSE_FDS = '1';

@@ -7,6 +7,7 @@ import { checkoutInBranch, historyBetween, repositoryRoot, resolveCommit } from 
 import { NoisyBisector } from './bisect-model.ts';
 import { SetupCache, type SetupResult } from './bisect-setup.ts';
 import type { SuiteExecutor } from './executor.ts';
+import { ProcessGroupExecutor } from './executor.ts';
 import { defaultExecutor } from './flaky-exec.ts';
 import {
   inThrowawayBranch,
@@ -97,7 +98,9 @@ export async function bisectFlaky(options: BisectOptions): Promise<BisectReport>
   if (options.setup !== undefined && typeof options.setup !== 'string') {
     throw new ArgumentError('setup must be a shell command string', { argument: 'setup' });
   }
-  const executor = options.executor ?? defaultExecutor();
+  // A setup step (`npm ci`) writes the user's caches outside the project, which the sandbox's
+  // read-only root forbids; bisect therefore runs in plain process groups unless told otherwise.
+  const executor = options.executor ?? (options.setup ? new ProcessGroupExecutor() : defaultExecutor());
   const started = performance.now();
   const start = await realpath(options.repository ?? process.cwd()).catch((err) => {
     throw new ArgumentError(`repository ${options.repository} does not exist`, {

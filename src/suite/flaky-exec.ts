@@ -1,13 +1,13 @@
-import { ProcessGroupExecutor, type SuiteExecutor } from './executor.ts';
+import { SandboxExecutor, type SuiteExecutor } from './executor.ts';
 
 /**
  * The flaky-test tools start every command through a SuiteExecutor (the
- * interface `speculate` uses too): a plain process group whose cwd is the
- * branch today, a sandbox with the branch mounted at the project's own path
- * once the launcher lands, without changes here.
+ * interface `speculate` uses too): by default the sandbox, with the branch
+ * mounted at the project's own path (downgrading, with a notice, to a plain
+ * process group whose cwd is the branch where namespaces are unavailable).
  */
 export function defaultExecutor(): SuiteExecutor {
-  return new ProcessGroupExecutor();
+  return new SandboxExecutor();
 }
 
 /** The environment a test command gets: ours, minus git variables that would point it at the user's repository. */

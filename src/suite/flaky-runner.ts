@@ -55,6 +55,8 @@ export async function runInBranch(spec: RunSpec): Promise<RunRecord> {
   const outcome = await spec.executor.run({
     branchDir: spec.branch.path,
     workspaceDir: spec.projectPath,
+    // Under the sandbox's read-only root, the run writes only its branch, its TMPDIR and its report.
+    writable: [spec.tmp, dirname(spec.resultsFile)],
     argv: inSubdir(withReporter(spec.argv, spec.format, spec.resultsFile), spec.subdir),
     env,
     timeoutMs: spec.timeoutMs,
