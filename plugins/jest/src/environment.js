@@ -87,6 +87,9 @@ class BranchingEnvironment extends NodeEnvironment {
       if (this.testOpen) await this.leaveTest(passed);
     } else if (event.name === 'run_finish') {
       this.failures += state.unhandledErrors?.length ?? 0;
+      // Jest writes the snapshot file after this event: it must land in the file's branch.
+      const view = await this.strategy.releaseIdle();
+      if (view) this.enter(view);
     }
   }
 

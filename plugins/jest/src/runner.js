@@ -6,9 +6,9 @@
 // since a multi-threaded Node process (the Jest CLI) cannot enter a new user namespace itself.
 // Without a working sandbox it says why and hands the run to Jest's default runner.
 const { spawnSync } = require('node:child_process');
-const { existsSync, mkdtempSync, readdirSync, realpathSync, rmdirSync } = require('node:fs');
+const { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmdirSync } = require('node:fs');
 const { dirname, join } = require('node:path');
-const { LaunchSpec, Workspace, parseStatus, probeSandbox } = require('branching');
+const { LaunchSpec, Workspace, locateLauncher, parseStatus } = require('branching');
 const { requireJestModule, resolveJestModule } = require('./jest-modules.js');
 const { parseOptions } = require('./options.js');
 const { notice } = require('./notice.js');
@@ -31,38 +31,50 @@ function projectOptions(tests) {
   return [...byConfig.values()].filter(Boolean);
 }
 
-/** Runs the launcher once with the exact spec, so a broken sandbox is a clear reason, not a crashing worker. */
-function preflight(launcher, spec) {
-  const result = spawnSync(launcher, [], {
-    env: {
-      PATH: process.env.PATH,
-      BRANCHING_LAUNCH_SPEC: spec,
-      BRANCHING_LAUNCH_EXEC: '/bin/true',
-      BRANCHING_LAUNCH_STATUS_FD: '3',
-    },
-    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-    timeout: 10_000,
-  });
-  let status = null;
+/**
+ * Runs the launcher once with the workers' exact spec plus one overlay mount on scratch dirs, so a
+ * sandbox that cannot work here is a clear reason up front, not a crashing worker (one spawn, a few
+ * ms, instead of a probe per feature).
+ */
+function preflight(launcher, spec, scratch) {
+  const dirs = ['lower', 'upper', 'work', 'merged'].map((d) => join(scratch, d));
+  for (const d of dirs) mkdirSync(d, { recursive: true });
+  const [lower, upper, work, merged] = dirs;
+  const probe = `${spec}\noverlay\t${merged}\t${lower}\t${upper}\t${work}`;
   try {
-    status = parseStatus(result.output?.[3]?.toString() ?? '');
-  } catch {
-    // unreadable: reported below
+    const result = spawnSync(launcher, [], {
+      env: {
+        PATH: process.env.PATH,
+        BRANCHING_LAUNCH_SPEC: probe,
+        BRANCHING_LAUNCH_EXEC: '/bin/true',
+        BRANCHING_LAUNCH_STATUS_FD: '3',
+      },
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+      timeout: 10_000,
+    });
+    let status = null;
+    try {
+      status = parseStatus(result.output?.[3]?.toString() ?? '');
+    } catch {
+      // unreadable: reported below
+    }
+    if (status?.ok) return null;
+    if (!status)
+      return `the sandbox launcher gave no status (exit ${result.status}): ${result.stderr?.toString().trim()}`;
+    return `sandbox setup failed: ${status.op}${status.path ? ` ${status.path}` : ''}: ${status.code} (${status.message})`;
+  } finally {
+    removeLayerDir(scratch);
   }
-  if (status?.ok) return null;
-  if (!status)
-    return `the sandbox launcher gave no status (exit ${result.status}): ${result.stderr?.toString().trim()}`;
-  return `sandbox setup failed: ${status.op}${status.path ? ` ${status.path}` : ''}: ${status.code} (${status.message})`;
 }
 
 /** Everything the workers need, or the reason the sandbox cannot be used. */
 function planSandbox(tests) {
   if (process.env.BRANCHING_JEST_NO_SANDBOX === '1') return { reason: 'BRANCHING_JEST_NO_SANDBOX=1' };
-  const probe = probeSandbox();
-  if (!probe.available) return { reason: probe.reason };
+  const { path: launcher, reason } = locateLauncher();
+  if (!launcher) return { reason };
   const options = projectOptions(tests);
-  const network = !(options.length > 0 && options.every((o) => o.network === false));
-  if (!network && !probe.netns) return { reason: `network: false needs network namespaces: ${probe.reason}` };
+  if (options.length === 0) return { reason: 'no project in this run has valid branching options' };
+  const network = !options.every((o) => o.network === false);
   const runDirs = {};
   for (const { root } of options) {
     if (runDirs[root]) continue;
@@ -71,10 +83,9 @@ function planSandbox(tests) {
   }
   const spec = new LaunchSpec().userns().mountns();
   if (!network) spec.netns();
-  const roots = [...Object.keys(runDirs), ...Object.values(runDirs)];
-  if (roots.length > 0) spec.helper(roots);
-  const plan = { launcher: probe.launcher, spec: spec.toString(), runDirs, network };
-  const failure = preflight(probe.launcher, plan.spec);
+  spec.helper([...Object.keys(runDirs), ...Object.values(runDirs)]);
+  const plan = { launcher, spec: spec.toString(), runDirs, network };
+  const failure = preflight(launcher, plan.spec, join(Object.values(runDirs)[0], 'preflight'));
   if (failure) {
     removeRunDirs(plan);
     return { reason: failure };
@@ -116,13 +127,29 @@ class BranchingRunner {
   }
 
   async runTests(tests, watcher, options = {}) {
-    const plan = planSandbox(tests);
+    let plan;
+    try {
+      plan = planSandbox(tests);
+    } catch (err) {
+      plan = { reason: `cannot prepare the sandbox: ${err.message}` };
+    }
     if (plan.reason) return this.runWithJestRunner(tests, watcher, options, plan.reason);
     try {
-      await this.runInSandbox(tests, watcher, plan, options.serial ? 1 : this._globalConfig.maxWorkers);
+      await this.runInSandbox(tests, watcher, plan, this.workerCount(tests, options));
     } finally {
       removeRunDirs(plan);
     }
+  }
+
+  /**
+   * Jest runs in band when asked to (--runInBand, maxWorkers 1) and also, as a speed heuristic, when
+   * its cached timings say the files are fast. Here a worker must be started either way, so only the
+   * user's choice keeps the run serial (one sandboxed worker); otherwise the workers share the files.
+   */
+  workerCount(tests, options) {
+    const { maxWorkers, runInBand } = this._globalConfig;
+    if (options.serial && (runInBand || maxWorkers <= 1)) return 1;
+    return Math.max(1, Math.min(maxWorkers, tests.length));
   }
 
   /** The fallback: Jest's default runner, with the reason passed on to the environments' notice. */

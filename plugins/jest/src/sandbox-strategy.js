@@ -2,10 +2,11 @@
 // namespace and a privileged mount helper. Each test file gets an overlay mounted AT the project's
 // own path (lower layer: whatever is mounted there now), and each test one more overlay on top, so
 // relative, absolute and __dirname writes all land in the branch. Unmounting drops the branch.
-const { mkdirSync, mkdtempSync, writeFileSync } = require('node:fs');
+const { mkdirSync, opendirSync, rmSync, writeFileSync } = require('node:fs');
+const fs = require('node:fs/promises');
 const { join } = require('node:path');
 const { HelperClient, MountError } = require('branching');
-const { applyUpper, applyUpperPath, removeLayerDir } = require('./upper.js');
+const { applyUpper, applyUpperPath } = require('./upper.js');
 
 /** What the runner tells its workers (env BRANCHING_JEST_SANDBOX): the prepared roots and their state dirs. */
 function sandboxContext(env = process.env) {
@@ -30,17 +31,34 @@ class SandboxStrategy {
     }
     this.layers = [];
     this.kept = [];
+    this.removals = [];
+    this.spare = null;
+    /** A test layer left unchanged by its test, still mounted, ready for the next one. */
+    this.idle = null;
   }
 
   async enterFile(name) {
     return this.push(name);
   }
 
+  /** A test gets the idle layer the previous test left untouched, else a fresh one. */
   async enterTest(name) {
-    return this.push(name);
+    const idle = this.idle;
+    if (!idle) return this.push(name);
+    this.idle = null;
+    idle.name = name;
+    return this.current();
   }
 
   async leaveTest(passed) {
+    const top = this.layers[this.layers.length - 1];
+    if (isEmptyDir(top.upper) && !(this.options.keep === 'on-failure' && !passed)) {
+      // The test changed nothing in the project: its layer still shows exactly the file's branch,
+      // so it stays mounted for the next test, and a remount (two helper round trips) is saved.
+      clearDir(top.tmpdir);
+      this.idle = top;
+      return this.current();
+    }
     const layer = this.pop();
     if (this.options.commit && passed) applyUpper(layer.upper, this.options.root);
     this.finish(layer, passed);
@@ -48,26 +66,51 @@ class SandboxStrategy {
   }
 
   /** Unmounts the file's branch; snapshot files Jest wrote in it still reach the real tree. */
+  /**
+   * Unmounts the idle test layer: called when the file's tests have finished, before Jest writes
+   * the snapshot file, which belongs in the file's branch.
+   */
+  async releaseIdle() {
+    if (!this.idle) return this.current();
+    this.idle = null;
+    this.finish(this.pop(), true);
+    return this.current();
+  }
+
   async leaveFile(passed, { snapshotPaths = [] } = {}) {
+    await this.releaseIdle();
     const layer = this.pop();
     if (this.options.commit && passed) applyUpper(layer.upper, this.options.root);
     else {
       for (const rel of snapshotPaths) applyUpperPath(layer.upper, this.options.root, rel);
     }
     this.finish(layer, passed);
+    await this.settle();
     return this.kept;
   }
 
-  /** Mounts one more branch over the project path. */
-  push(name) {
-    const dir = mkdtempSync(join(this.runDir, `${name.slice(0, 80)}-`));
-    const layer = { dir, upper: join(dir, 'upper'), work: join(dir, 'work'), tmpdir: join(dir, 'tmp') };
-    for (const d of [layer.upper, layer.work, layer.tmpdir]) mkdirSync(d, { mode: 0o700 });
+  /**
+   * Mounts one more branch over the project path. The layer's directories were made in the
+   * background while the previous test ran; the next ones are made now, also in the background.
+   */
+  async push(name) {
+    const layer = await (this.spare ?? prepareLayer(this.runDir));
+    this.spare = prepareLayer(this.runDir);
+    this.spare.catch(() => {}); // reported when awaited
+    layer.name = name;
     const root = this.options.root;
     try {
-      this.helper.mountOverlay({ target: root, lowers: [root], upper: layer.upper, work: layer.work });
+      // volatile: a branch is thrown away or copied out before it could matter that the kernel
+      // skipped syncing it; syncing the whole upper filesystem at every unmount costs milliseconds.
+      this.helper.mountOverlay({
+        target: root,
+        lowers: [root],
+        upper: layer.upper,
+        work: layer.work,
+        options: ['volatile'],
+      });
     } catch (err) {
-      removeLayerDir(dir);
+      await removeLayer(layer.dir);
       throw err;
     }
     this.layers.push(layer);
@@ -81,16 +124,59 @@ class SandboxStrategy {
   }
 
   current() {
-    const top = this.layers[this.layers.length - 1];
+    const active = this.layers.filter((l) => l !== this.idle);
+    const top = active[active.length - 1];
     return { view: this.options.root, tmpdir: top ? top.tmpdir : null };
   }
 
+  /** Keeps a failed branch if asked to; otherwise removes it in the background. */
   finish(layer, passed) {
     if (this.options.keep === 'on-failure' && !passed) {
-      writeFileSync(join(layer.dir, 'KEPT'), 'kept by keep: on-failure\n');
+      writeFileSync(join(layer.dir, 'KEPT'), `kept by keep: 'on-failure': ${layer.name}\n`);
       this.kept.push(layer.upper);
-    } else removeLayerDir(layer.dir);
+    } else this.removals.push(removeLayer(layer.dir));
   }
+
+  /** Waits for background work: removals, and the spare layer nobody will use now. */
+  async settle() {
+    const spare = this.spare;
+    this.spare = null;
+    if (spare) this.removals.push(spare.then((layer) => removeLayer(layer.dir)));
+    const removals = this.removals.splice(0);
+    await Promise.all(removals);
+  }
+}
+
+function isEmptyDir(dir) {
+  const handle = opendirSync(dir);
+  try {
+    return handle.readSync() === null;
+  } finally {
+    handle.closeSync();
+  }
+}
+
+function clearDir(dir) {
+  if (isEmptyDir(dir)) return;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { mode: 0o700 });
+}
+
+let layerCounter = 0;
+
+/** A fresh upper, work and TMPDIR under the run dir (on a real filesystem, as overlayfs needs). */
+async function prepareLayer(runDir) {
+  const dir = join(runDir, `${process.pid}-${++layerCounter}`);
+  const layer = { dir, upper: join(dir, 'upper'), work: join(dir, 'work'), tmpdir: join(dir, 'tmp'), name: '' };
+  await fs.mkdir(dir, { mode: 0o700 });
+  await Promise.all([layer.upper, layer.work, layer.tmpdir].map((d) => fs.mkdir(d, { mode: 0o700 })));
+  return layer;
+}
+
+/** rm -rf that copes with overlayfs's mode-000 work/work directory. */
+async function removeLayer(dir) {
+  await fs.chmod(join(dir, 'work', 'work'), 0o700).catch(() => {});
+  await fs.rm(dir, { recursive: true, force: true });
 }
 
 module.exports = { SandboxStrategy, sandboxContext };

@@ -23,6 +23,8 @@ describe.each(MODES)('jest: per-test branches, $label', ({ mode, skip }) => {
     expect(run.code, explain(run)).toBe(0);
     expect(run.statuses[`${ROLLBACK} > sees a only when branches are shared or committed`]).toBe('passed');
     expect(run.statuses[`${ROLLBACK} > a beforeEach write belongs to the test branch`]).toBe('passed');
+    expect(run.statuses[`${ROLLBACK} > [quiet] TMPDIR is empty again`]).toBe('passed');
+    expect(run.statuses[`${ROLLBACK} > [quiet] the late write is gone`]).toBe('passed');
     expect(run.statuses[`${DOCBLOCK} > sees c`]).toBe('passed');
     expect(await snapshot(project.root)).toEqual(before);
   });
@@ -33,7 +35,7 @@ describe.each(MODES)('jest: per-test branches, $label', ({ mode, skip }) => {
     const run = await runJest(project, {
       mode,
       options: { perTest: false },
-      env: { JEST_FIXTURE_SHARED: '1' },
+      env: { JEST_FIXTURE_SHARED: '1', JEST_FIXTURE_SHARED_TMP: '1' },
       args: [ROLLBACK],
     });
     expect(run.code, explain(run)).toBe(0);
