@@ -6,7 +6,7 @@ const { mkdirSync, opendirSync, rmSync, writeFileSync } = require('node:fs');
 const fs = require('node:fs/promises');
 const { join } = require('node:path');
 const { HelperClient, MountError } = require('branching');
-const { applyUpper, applyUpperPath } = require('./upper.js');
+const { applyUpper, applyUpperPath, unlockTree } = require('./upper.js');
 
 /** What the runner tells its workers (env BRANCHING_JEST_SANDBOX): the prepared roots and their state dirs. */
 function sandboxContext(env = process.env) {
@@ -133,6 +133,10 @@ class SandboxStrategy {
   finish(layer, passed) {
     if (this.options.keep === 'on-failure' && !passed) {
       writeFileSync(join(layer.dir, 'KEPT'), `kept by keep: 'on-failure': ${layer.name}\n`);
+      // Only the changes are worth keeping; overlayfs's work dir (mode-000 inside) would only get in
+      // the way of a plain `rm -rf` later.
+      unlockTree(layer.work);
+      rmSync(layer.work, { recursive: true, force: true });
       this.kept.push(layer.upper);
     } else this.removals.push(removeLayer(layer.dir));
   }
@@ -173,9 +177,9 @@ async function prepareLayer(runDir) {
   return layer;
 }
 
-/** rm -rf that copes with overlayfs's mode-000 work/work directory. */
+/** rm -rf of a layer directory; the (tiny) work dir is unlocked synchronously first. */
 async function removeLayer(dir) {
-  await fs.chmod(join(dir, 'work', 'work'), 0o700).catch(() => {});
+  unlockTree(join(dir, 'work'));
   await fs.rm(dir, { recursive: true, force: true });
 }
 

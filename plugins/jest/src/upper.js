@@ -66,14 +66,26 @@ function applyUpperPath(upper, target, rel) {
   return true;
 }
 
-/** rm -rf that copes with overlayfs's mode-000 work/work directory. */
-function removeLayerDir(dir) {
+/**
+ * Makes every directory under `dir` searchable and writable by its owner: overlayfs leaves mode-000
+ * directories in its work dir (work/work, and work/work/incompat/volatile for volatile mounts),
+ * which an unprivileged owner could not otherwise empty.
+ */
+function unlockTree(dir) {
   try {
-    fs.chmodSync(join(dir, 'work', 'work'), 0o700);
+    fs.chmodSync(dir, 0o700);
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (entry.isDirectory()) unlockTree(join(dir, entry.name));
+    }
   } catch {
-    // no work dir
+    // gone already
   }
+}
+
+/** rm -rf of a layer directory (upper, work, tmp), coping with overlayfs's mode-000 directories. */
+function removeLayerDir(dir) {
+  unlockTree(join(dir, 'work'));
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
-module.exports = { applyUpper, applyUpperPath, isWhiteout, removeLayerDir };
+module.exports = { applyUpper, applyUpperPath, isWhiteout, removeLayerDir, unlockTree };

@@ -83,6 +83,17 @@ describe.skipIf(skip)('jest runner: workers in the sandbox', () => {
     expect(Object.values(run.statuses)).toEqual(['passed', 'passed']);
   });
 
+  it('renaming a project directory: EXDEV without privileges (overlayfs in a user namespace), and the tree stays as it was', async () => {
+    project = fixtureProject('jest-rename');
+    const before = await snapshot(project.root);
+    const run = await runJest(project, { mode: 'preset' });
+    expect(run.code, explain(run)).toBe(0);
+    const outcome = run.reported.find((l) => l.startsWith('rename '));
+    if (process.getuid?.() !== 0) expect(outcome).toBe('rename EXDEV');
+    else expect(['rename EXDEV', 'rename renamed']).toContain(outcome);
+    expect(await snapshot(project.root)).toEqual(before);
+  });
+
   it('concurrent runs on one project do not see each other and leave it unchanged', async () => {
     project = fixtureProject('jest-writes');
     const before = await snapshot(project.root);
