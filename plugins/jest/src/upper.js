@@ -37,11 +37,13 @@ function applyUpper(upper, target) {
     if (isWhiteout(st)) {
       fs.rmSync(dest, { recursive: true, force: true });
     } else if (st.isDirectory()) {
+      // An opaque directory replaces the one below (it was deleted and made again in the branch).
+      const opaque = isOpaqueDir(source);
       const existing = fs.lstatSync(dest, { throwIfNoEntry: false });
-      if (existing && (!existing.isDirectory() || isOpaqueDir(source))) fs.rmSync(dest, { recursive: true, force: true });
+      if (existing && (opaque || !existing.isDirectory())) fs.rmSync(dest, { recursive: true, force: true });
       if (!fs.existsSync(dest)) fs.mkdirSync(dest);
       fs.chmodSync(dest, st.mode & 0o7777);
-      if (isOpaqueDir(source)) copyTreeInto(source, dest);
+      if (opaque) copyTreeInto(source, dest);
       else applyUpper(source, dest);
     } else {
       placeEntry(source, dest, st);

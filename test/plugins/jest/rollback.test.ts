@@ -1,5 +1,5 @@
 // Per-test rollback and the options that change it (perTest, commit, keep, docblock), in both modes.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { explain, type FixtureProject, fixtureProject, runJest } from '../../helpers/jest.ts';
@@ -55,6 +55,9 @@ describe.each(MODES)('jest: per-test branches, $label', ({ mode, skip }) => {
       expect(run.code, explain(run)).toBe(0);
       expect(readFileSync(join(project.root, 'a.txt'), 'utf8')).toBe('from the first test');
       expect(readFileSync(join(project.root, 'hooked.txt'), 'utf8')).toBe('hook');
+      // A deletion (whiteout) and a deleted-then-recreated directory (opaque) are committed too.
+      expect(existsSync(join(project.root, 'gone.txt'))).toBe(false);
+      expect(readdirSync(join(project.root, 'swap'))).toEqual(['new.txt']);
     },
   );
 
