@@ -2,7 +2,7 @@
 // the state directory), with per-test branches nested in it. The test runs with its cwd and TMPDIR
 // inside the copy, so relative and temp-dir writes are isolated; the test file itself is still
 // loaded from the real tree, so writes to absolute paths (including __dirname) are not.
-const { mkdirSync, rmSync } = require('node:fs');
+const { lstatSync, mkdirSync, readdirSync, rmSync } = require('node:fs');
 const { join } = require('node:path');
 const { Workspace } = require('branching');
 const { notice } = require('./notice.js');
@@ -15,6 +15,8 @@ class CloneStrategy {
     this.file = null;
     this.test = null;
     this.kept = [];
+    /** A test branch its test left untouched (and its fingerprint), ready for the next test. */
+    this.idle = null;
   }
 
   /** Where the project is visible to the test (its cwd base), and a private temp dir. */
@@ -26,8 +28,14 @@ class CloneStrategy {
   }
 
   async enterTest(name) {
-    this.test = await this.file.branch(name, { onSuccess: null, onError: null });
-    this.testTmp = this.makeTmp(name);
+    if (this.idle) {
+      ({ branch: this.test, fingerprint: this.fingerprint, tmpdir: this.testTmp } = this.idle);
+      this.idle = null;
+    } else {
+      this.test = await this.file.branch(name, { onSuccess: null, onError: null });
+      this.fingerprint = fingerprintTree(this.test.path);
+      this.testTmp = this.makeTmp(name);
+    }
     return { view: this.test.path, tmpdir: this.testTmp };
   }
 
@@ -35,6 +43,14 @@ class CloneStrategy {
   async leaveTest(passed) {
     const test = this.test;
     this.test = null;
+    if (!(this.options.keep === 'on-failure' && !passed) && fingerprintTree(test.path) === this.fingerprint) {
+      // The test changed nothing in its copy, which therefore still equals the file's branch: the
+      // next test reuses it instead of paying for a new copy.
+      rmSync(this.testTmp, { recursive: true, force: true });
+      mkdirSync(this.testTmp, { mode: 0o700 });
+      this.idle = { branch: test, fingerprint: this.fingerprint, tmpdir: this.testTmp };
+      return { view: this.file.path, tmpdir: join(this.tmpBase, 'file') };
+    }
     if (this.options.commit && passed) await test.commit();
     else if (this.options.keep === 'on-failure' && !passed) this.kept.push(test.path);
     else await test.abort();
@@ -42,12 +58,16 @@ class CloneStrategy {
     return { view: this.file.path, tmpdir: join(this.tmpBase, 'file') };
   }
 
-  /** Nothing is left mounted between tests here. */
+  /** Drops the idle test branch once the file's tests are done. */
   async releaseIdle() {
+    const idle = this.idle;
+    this.idle = null;
+    if (idle) await idle.branch.abort();
     return null;
   }
 
   async leaveFile(passed) {
+    await this.releaseIdle();
     const file = this.file;
     this.file = null;
     try {
@@ -70,6 +90,25 @@ class CloneStrategy {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     return dir;
   }
+}
+
+/**
+ * What a tree looks like, as a string: every entry's path, inode, mode, size, mtime and ctime. A
+ * write changes mtime (copies keep their source's), a chmod or rename changes ctime, and new or
+ * deleted entries change the listing.
+ */
+function fingerprintTree(root) {
+  const parts = [];
+  const walk = (dir, rel) => {
+    for (const name of readdirSync(dir).sort()) {
+      const path = join(dir, name);
+      const st = lstatSync(path, { bigint: true });
+      parts.push(`${rel}${name}\0${st.ino}:${st.mode}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`);
+      if (st.isDirectory()) walk(path, `${rel}${name}/`);
+    }
+  };
+  walk(root, '');
+  return parts.join('\n');
 }
 
 module.exports = { CloneStrategy };

@@ -23,6 +23,7 @@ describe.each(MODES)('jest: snapshots and coverage, $label', ({ mode, skip }) =>
     });
     expect(first.code, explain(first)).toBe(0);
     expect(readFileSync(snap, 'utf8')).toContain('"value": "one"');
+    expect(readFileSync(join(project.root, '__tests__', 'inline.test.js'), 'utf8')).toContain('"inline": true');
     const summary = JSON.parse(readFileSync(join(project.root, 'coverage', 'coverage-summary.json'), 'utf8'));
     const sum = Object.entries(summary).find(([file]) => file.endsWith('sum.js'))?.[1] as any;
     expect(sum.lines.covered).toBeGreaterThan(0);
@@ -30,6 +31,7 @@ describe.each(MODES)('jest: snapshots and coverage, $label', ({ mode, skip }) =>
 
     const changed = await runJest(project, { mode, args: ['--ci'], env: { JEST_FIXTURE_VALUE: 'two' } });
     expect(changed.code).toBe(1);
+    expect(changed.statuses['__tests__/inline.test.js > an inline snapshot']).toBe('passed');
     expect(readFileSync(snap, 'utf8')).toContain('"value": "one"');
 
     const updated = await runJest(project, { mode, args: ['-u'], env: { JEST_FIXTURE_VALUE: 'two' } });
