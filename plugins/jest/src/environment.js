@@ -2,7 +2,7 @@
 // nested in the file's. Strategy: the sandbox (overlay at the project path, in a worker started by
 // this package's runner) when available, else the portable clone fallback, which says what it
 // does not isolate.
-const { relative, sep } = require('node:path');
+const { isAbsolute, relative, sep } = require('node:path');
 const { requireJestModule } = require('./jest-modules.js');
 const { parseOptions } = require('./options.js');
 const { CloneStrategy } = require('./clone-strategy.js');
@@ -133,7 +133,14 @@ class BranchingEnvironment extends NodeEnvironment {
   cwdIn(view) {
     const rel = relative(this.options.root, this.saved.cwd);
     if (rel === '') return view;
-    if (rel.startsWith(`..${sep}`) || rel === '..') return this.saved.cwd;
+    if (rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) {
+      if (this.strategy.kind === 'clone') {
+        notice(
+          `jest-environment-branching: the cwd ${this.saved.cwd} is outside the branched root ${this.options.root}, so in fallback mode writes to relative paths are NOT isolated either; run Jest from inside the root or set testEnvironmentOptions.branching.root`,
+        );
+      }
+      return this.saved.cwd;
+    }
     return `${view}${sep}${rel}`;
   }
 

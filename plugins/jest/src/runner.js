@@ -96,6 +96,7 @@ function planSandbox(tests) {
 /** Removes what workers left in the run dirs, except branches kept by keep: 'on-failure'. */
 function removeRunDirs(plan) {
   for (const dir of Object.values(plan.runDirs ?? {})) {
+    if (!existsSync(dir)) continue;
     for (const name of readdirSync(dir)) {
       if (!existsSync(join(dir, name, 'KEPT'))) removeLayerDir(join(dir, name));
     }
