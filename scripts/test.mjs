@@ -12,7 +12,14 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
 /** Suites that touch namespaces, mounts or permissions: they run as nobody too. */
-const UNPRIVILEGED_SUITES = ['test/process', 'test/native'];
+const UNPRIVILEGED_SUITES = [
+  'test/process',
+  'test/native',
+  // The Jest plugin's suites that involve the sandbox (its runner starts its own).
+  'test/plugins/jest/sandbox.test.ts',
+  'test/plugins/jest/rollback.test.ts',
+  'test/plugins/jest/snapshots.test.ts',
+];
 /**
  * As nobody, these run inside `branching run` (as an agent would), where the
  * overlay backend works through the launcher's mount helper: the semantic

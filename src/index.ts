@@ -8,9 +8,23 @@ export * from './patterns/index.ts';
 
 // Process layer (issue 4): BranchContext, branch.spawn/exec.
 export * from './process/index.ts';
+// Jest plugin (issue 7): the sandbox primitives its runner and environment use.
+export { HelperClient } from './sandbox/helper-client.ts';
+export {
+  LaunchSpec,
+  type LaunchStatus,
+  locateLauncher,
+  parseStatus,
+  probeSandbox,
+  removeScratch,
+  type SandboxProbe,
+  sandboxError,
+} from './sandbox/launcher.ts';
+export { isOpaqueDir } from './sandbox/opaque.ts';
 // Flaky-test tools: flake rates, noisy bisection, polluter search.
 export { type BisectOptions, type BisectReport, type BisectStatus, bisectFlaky } from './suite/bisect.ts';
 export { type Culprit, NoisyBisector } from './suite/bisect-model.ts';
+
 // speculate / bestOf: candidate patches judged by the project's own test suite (src/suite).
 export { PatchError, SuiteError } from './suite/errors.ts';
 export {

@@ -1,3 +1,6 @@
 'use strict';
-// Placeholder until the Jest plugin issue lands: refuses loudly rather than pretending to isolate.
-throw new Error('jest-environment-branching: not implemented yet');
+// testEnvironment: 'branching' (or 'jest-environment-branching').
+const { BranchingEnvironment } = require('./src/environment.js');
+
+module.exports = BranchingEnvironment;
+module.exports.TestEnvironment = BranchingEnvironment;
