@@ -95,7 +95,7 @@ export async function run({ backends }) {
       create: fmtMs(r.create),
       commit: fmtMs(r.commit),
       teardown: fmtMs(r.teardown),
-      'create vs cp -a': `${r.createVsCp.toFixed(3)}×`,
+      'create vs cp -a': `${r.createVsCp.toPrecision(3)}×`,
     })),
   );
   return out;
