@@ -19,6 +19,10 @@ const UNPRIVILEGED_SUITES = [
   'test/plugins/jest/sandbox.test.ts',
   'test/plugins/jest/rollback.test.ts',
   'test/plugins/jest/snapshots.test.ts',
+  // Suite tools and sandboxed pattern candidates: every run goes through the sandbox.
+  'test/suite/speculate.test.ts',
+  'test/suite/flaky.test.ts',
+  'test/patterns/options.test.ts',
 ];
 /**
  * As nobody, these run inside `branching run` (as an agent would), where the
