@@ -23,6 +23,8 @@ const UNPRIVILEGED_SUITES = [
   'test/suite/speculate.test.ts',
   'test/suite/flaky.test.ts',
   'test/patterns/options.test.ts',
+  // The Vitest plugin: sandbox and clone-fallback runs of the real Vitest.
+  'test/plugins/vitest',
 ];
 /**
  * As nobody, these run inside `branching run` (as an agent would), where the

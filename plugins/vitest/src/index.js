@@ -83,6 +83,12 @@ function setupSandboxed(options, info) {
 
   if (perTest) {
     state.beforeTest = (ctx) => {
+      if (layer) {
+        // test.concurrent: layers are mounts over one path and cannot interleave, so a test that
+        // starts while another runs shares that one's layer (and its rollback).
+        sharedNotice(ctx.task.name);
+        return;
+      }
       const dir = join(info.dir, 't', String(++layers));
       const upper = join(dir, 'upper');
       const work = join(dir, 'work');
@@ -92,10 +98,10 @@ function setupSandboxed(options, info) {
       helper.mountOverlay({ target: info.root, lowers: [info.root], upper, work });
       // The cwd still points into the layer below; enter the new one.
       process.chdir(cwd);
-      layer = { name: ctx.task.name, upper, cwd, commit: options.commit };
+      layer = { task: ctx.task, name: ctx.task.name, upper, cwd, commit: options.commit };
     };
     state.afterTest = (ctx) => {
-      if (!layer) return;
+      if (!layer || layer.task !== ctx.task) return;
       const done = layer;
       layer = null;
       helper.unmount(info.root);
@@ -123,6 +129,15 @@ function setupSandboxed(options, info) {
       }
     },
   };
+}
+
+let sharedNoticeShown = false;
+function sharedNotice(name) {
+  if (sharedNoticeShown) return;
+  sharedNoticeShown = true;
+  console.warn(
+    `branching: "${name}" runs concurrently with another test of this file, so it shares that test's branch (per-test branches need tests that run one at a time)`,
+  );
 }
 
 function keptDir(info, label) {
