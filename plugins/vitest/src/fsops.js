@@ -11,6 +11,7 @@ import {
   symlinkSync,
   utimesSync,
 } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { core } from './core.js';
 
@@ -91,5 +92,14 @@ function makeWritable(dir) {
     }
   } catch {
     // not ours to change: rm reports it
+  }
+}
+
+/** forceRemove without blocking the event loop (the main Vitest process removes worker scratch). */
+export async function forceRemoveAsync(dir) {
+  try {
+    await rm(dir, { recursive: true, force: true });
+  } catch {
+    forceRemove(dir);
   }
 }

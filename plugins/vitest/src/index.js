@@ -95,7 +95,9 @@ function setupSandboxed(options, info) {
       mkdirSync(upper, { recursive: true });
       mkdirSync(work);
       const cwd = process.cwd();
-      helper.mountOverlay({ target: info.root, lowers: [info.root], upper, work });
+      // volatile: no sync of the upper filesystem when the layer goes (it is thrown away, or copied
+      // out after the unmount); under write load that sync is what a layer would otherwise cost.
+      helper.mountOverlay({ target: info.root, lowers: [info.root], upper, work, options: ['volatile'] });
       // The cwd still points into the layer below; enter the new one.
       process.chdir(cwd);
       layer = { task: ctx.task, name: ctx.task.name, upper, cwd, commit: options.commit };

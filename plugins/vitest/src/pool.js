@@ -11,7 +11,7 @@ import { fork } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { core } from './core.js';
-import { forceRemove } from './fsops.js';
+import { forceRemove, forceRemoveAsync } from './fsops.js';
 import { resolveOptions } from './options.js';
 
 export const POOL_NAME = 'branching';
@@ -54,6 +54,16 @@ function removeDeadRuns(base) {
       if (err?.code === 'ESRCH') forceRemove(join(base, name));
     }
   }
+}
+
+const stateDirs = new Map();
+function stateDirOf(root) {
+  let dir = stateDirs.get(root);
+  if (!dir) {
+    dir = new core.Workspace(root, { backend: 'clone', onNotice: () => {} }).stateDir;
+    stateDirs.set(root, dir);
+  }
+  return dir;
 }
 
 let probe;
@@ -114,7 +124,7 @@ export class SandboxPoolWorker {
   }
 
   forkSandboxed(launcher) {
-    const stateDir = new core.Workspace(this.root, { backend: 'clone', onNotice: () => {} }).stateDir;
+    const stateDir = stateDirOf(this.root);
     this.dir = join(runDirFor(stateDir), `w${++workerSeq}`);
     this.stateDir = stateDir;
     const realView = join(this.dir, 'real');
@@ -124,7 +134,13 @@ export class SandboxPoolWorker {
     if (!this.options.network) spec.netns();
     spec
       .bind(this.root, realView)
-      .overlay({ target: this.root, lowers: [this.root], upper: join(this.dir, 'upper'), work: join(this.dir, 'work') })
+      .overlay({
+        target: this.root,
+        lowers: [this.root],
+        upper: join(this.dir, 'upper'),
+        work: join(this.dir, 'work'),
+        options: ['volatile'],
+      })
       .tmpfs(tmp, 0o700)
       .helper([this.root, this.dir])
       .chdir(process.cwd());
@@ -175,18 +191,16 @@ export class SandboxPoolWorker {
       this.stderr.setMaxListeners(this.stderr.getMaxListeners() - 1);
     }
     this._fork = undefined;
-    this.removeScratch();
+    await this.removeScratch();
   }
 
   /** The mount namespace died with the worker: its branch is plain files now. */
-  removeScratch() {
-    if (!this.dir) return;
-    const keep = join(this.dir, 'keep');
-    if (existsSync(keep)) {
-      const target = readFileSync(keep, 'utf8');
-      renameSync(join(this.dir, 'upper'), join(target, 'changes'));
-    }
-    forceRemove(this.dir);
+  async removeScratch() {
+    const dir = this.dir;
+    if (!dir) return;
     this.dir = null;
+    const keep = join(dir, 'keep');
+    if (existsSync(keep)) renameSync(join(dir, 'upper'), join(readFileSync(keep, 'utf8'), 'changes'));
+    await forceRemoveAsync(dir);
   }
 }
