@@ -72,6 +72,26 @@ function applyEntry(src, dst) {
   }
 }
 
+/**
+ * Copies an overlay layer (from the in-memory per-test scratch to the state dir) as it is:
+ * whiteouts stay whiteouts, so the copy still says what the test deleted.
+ */
+export function copyLayer(src, dst) {
+  const st = lstatSync(src);
+  if (st.isDirectory()) {
+    mkdirSync(dst, { recursive: true });
+    for (const name of readdirSync(src)) copyLayer(join(src, name), join(dst, name));
+    chmodSync(dst, st.mode & 0o7777);
+  } else if (st.isSymbolicLink()) {
+    symlinkSync(readlinkSync(src), dst);
+  } else if (st.isFile()) {
+    copyFileSync(src, dst);
+    chmodSync(dst, st.mode & 0o7777);
+  } else if (st.isCharacterDevice() && st.rdev === 0) {
+    core.nativeAddon()?.mknodWhiteout(dst);
+  }
+}
+
 /** rm -rf that also copes with directories a test made unreadable and overlayfs's mode-000 work dirs. */
 export function forceRemove(dir) {
   try {
