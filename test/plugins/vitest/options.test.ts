@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { resolveOptions } from '../../../plugins/vitest/src/options.js';
@@ -61,6 +61,21 @@ describe.skipIf(skip)('keep and commit', () => {
     const after = await snapshot(p.root);
     const changed = Object.keys(after).filter((k) => after[k] !== before[k]);
     expect(changed).toEqual(['landed.txt']);
+  });
+});
+
+describe.skipIf(skip)('network', () => {
+  test('network: false gives the workers their own network namespace with only loopback; the default keeps the network', async () => {
+    const p = await project('network');
+    const env = { OUTER_NETNS: readlinkSync('/proc/self/ns/net') };
+    const off = await runVitest(p, [], { ...env, EXPECT_ISOLATED: '1', FIXTURE_BRANCHING: '{"network":false}' });
+    expect(off.results, off.stdout + off.stderr).toEqual({
+      'network.test.js > network namespace as configured': 'passed',
+    });
+    const on = await runVitest(p, [], { ...env, EXPECT_ISOLATED: '0' });
+    expect(on.results, on.stdout + on.stderr).toEqual({
+      'network.test.js > network namespace as configured': 'passed',
+    });
   });
 });
 
