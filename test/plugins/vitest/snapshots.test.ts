@@ -41,3 +41,33 @@ describe.skipIf(skip)('snapshots written by the sandboxed worker reach the real 
     expect(again.code, again.stdout + again.stderr).toBe(0);
   });
 });
+
+describe.skipIf(skip)('coverage written by Vitest reaches the real tree', () => {
+  test('the v8 coverage report of a sandboxed run is in the real tree and equals the vanilla one', async () => {
+    p = await fixtureProject('coverage');
+    const before = await snapshot(p.root);
+    const args = [
+      '--coverage.enabled',
+      '--coverage.provider=v8',
+      '--coverage.reporter=json',
+      '--coverage.include=src/**',
+    ];
+    const report = join(p.root, 'coverage', 'coverage-final.json');
+    const counts = () => {
+      const json = JSON.parse(readFileSync(report, 'utf8')) as Record<string, { f: Record<string, number> }>;
+      return Object.fromEntries(Object.entries(json).map(([file, data]) => [file, data.f]));
+    };
+
+    const sandboxed = await runVitest(p, args);
+    expect(sandboxed.code, sandboxed.stdout + sandboxed.stderr).toBe(0);
+    const fromSandbox = counts();
+    expect(fromSandbox[join(p.root, 'src', 'math.js')]).toEqual({ 0: 1, 1: 0 });
+    const after = await snapshot(p.root);
+    const changed = Object.keys(after).filter((k) => after[k] !== before[k]);
+    expect(changed.sort()).toEqual(['coverage', 'coverage/coverage-final.json']);
+
+    const vanilla = await runVitest(p, args, { FIXTURE_MODE: 'vanilla' });
+    expect(vanilla.code).toBe(0);
+    expect(counts()).toEqual(fromSandbox);
+  });
+});
