@@ -8,6 +8,7 @@ import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync } f
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { prepareVitest5, VITEST5 } from './vitest-matrix.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
@@ -34,11 +35,11 @@ const UNPRIVILEGED_SUITES = [
 const UNPRIVILEGED_LAUNCHED_SUITES = ['test/core', 'test/backends'];
 const extraArgs = process.argv.slice(2);
 
-function runVitest(label, args, { asUser, launched = false } = {}) {
+function runVitest(label, args, { asUser, launched = false, extraEnv } = {}) {
   const work = mkdtempSync(join(tmpdir(), 'branching-test-'));
   chmodSync(work, 0o755);
   const report = join(work, 'report.json');
-  const env = { ...process.env, BRANCHING_TEST_RUN: label };
+  const env = { ...process.env, ...extraEnv, BRANCHING_TEST_RUN: label };
   let command = process.execPath;
   let argv = [
     vitest,
@@ -130,6 +131,20 @@ if (nobody && extraArgs.length === 0) {
 } else if (process.getuid?.() === 0 && extraArgs.length === 0) {
   console.log('note: cannot drop to an unprivileged user here (no setpriv or no nobody); unprivileged run skipped');
   if (process.env.BRANCHING_MUST_WORK === '1') totals.failed += 1;
+}
+
+// The Vitest plugin's second matrix cell: its fixture projects run by Vitest 5 on Node 22.
+if (extraArgs.length === 0 && process.env.BRANCHING_SKIP_VITEST5 !== '1') {
+  const label = `vitest plugin on Vitest ${VITEST5.vitest}, Node ${VITEST5.node}`;
+  const prepared = prepareVitest5(root);
+  if ('error' in prepared) {
+    console.log(`note: ${label} skipped: ${prepared.error}`);
+    if (process.env.BRANCHING_MUST_WORK === '1') totals.failed += 1;
+  } else {
+    const suites = ['test/plugins/vitest/sandbox.test.ts', 'test/plugins/vitest/snapshots.test.ts'];
+    add(runVitest(label, suites, { extraEnv: prepared.env }));
+    if (nobody) add(runVitest(`${label}, as nobody`, suites, { asUser: nobody, extraEnv: prepared.env }));
+  }
 }
 
 console.log(`\ntests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);

@@ -18,6 +18,14 @@ export interface FixtureProject {
   cleanup: () => Promise<void>;
 }
 
+/**
+ * Which Vitest and Node run the fixtures: by default this repository's (Vitest 4 on the Node running
+ * the suite); scripts/vitest-matrix.mjs points these at another install (Vitest 5 on Node 22).
+ */
+const vitestHome = process.env.BRANCHING_TEST_VITEST_HOME;
+const fixtureNodeModules = vitestHome ? join(vitestHome, 'node_modules') : join(repoRoot, 'node_modules');
+const fixtureNode = process.env.BRANCHING_TEST_VITEST_NODE || process.execPath;
+
 const GIT_ENV = {
   GIT_AUTHOR_NAME: 'fixture',
   GIT_AUTHOR_EMAIL: 'fixture@example.com',
@@ -33,7 +41,7 @@ export async function fixtureProject(name: string): Promise<FixtureProject> {
   for (const d of [tmp, state, join(dir.path, 'cache')]) mkdirSync(d);
   cpSync(join(repoRoot, 'test', 'fixtures', `vitest-${name}`), root, { recursive: true });
   writeFileSync(join(root, 'ignored.txt'), 'ignored v1\n');
-  symlinkSync(join(repoRoot, 'node_modules'), join(root, 'node_modules'));
+  symlinkSync(fixtureNodeModules, join(root, 'node_modules'));
   await run('git', ['init', '-q'], root);
   await run('git', ['add', '-A'], root);
   await run('git', ['commit', '-qm', 'fixture'], root);
@@ -57,10 +65,10 @@ export async function runVitest(
   env: Record<string, string> = {},
 ): Promise<VitestRun> {
   const report = join(project.base, `report-${++runs}.json`);
-  const vitest = join(repoRoot, 'node_modules', 'vitest', 'vitest.mjs');
+  const vitest = join(fixtureNodeModules, 'vitest', 'vitest.mjs');
   const argv = [vitest, 'run', '--configLoader=runner', '--reporter=default', '--reporter=json'];
   argv.push(`--outputFile.json=${report}`, ...args);
-  const { code, stdout, stderr } = await run(process.execPath, argv, project.root, {
+  const { code, stdout, stderr } = await run(fixtureNode, argv, project.root, {
     TMPDIR: project.tmp,
     BRANCHING_STATE_DIR: project.state,
     FIXTURE_CACHE_DIR: join(project.base, 'cache'),

@@ -9,7 +9,7 @@
 // With isolate: true (Vitest's default) a worker runs one test file, so its branch is per file.
 import { fork } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { core } from './core.js';
 import { forceRemove, forceRemoveAsync } from './fsops.js';
 import { resolveOptions } from './options.js';
@@ -66,6 +66,16 @@ function stateDirOf(root) {
   return dir;
 }
 
+/** The coverage reports directory when coverage is on and it lies inside the branched root. */
+function coverageDirOf(config, root) {
+  const coverage = config?.coverage;
+  if (!coverage?.enabled || !coverage.reportsDirectory) return null;
+  const dir = resolve(config.root ?? root, coverage.reportsDirectory);
+  const rel = relative(root, dir);
+  if (rel === '' || rel.startsWith('..') || !existsSync(dir)) return null;
+  return realpathSync(dir);
+}
+
 let probe;
 function sandboxProbe() {
   probe ??= core.probeSandbox();
@@ -85,6 +95,7 @@ export class SandboxPoolWorker {
     const fileOptions = options.environment?.options?.branching;
     this.options = resolveOptions(fileOptions ?? defaults);
     this.root = realpathSync(this.options.root ?? options.project.config.root);
+    this.vitestConfig = options.project.vitest.config;
     this.dir = null;
     this._fork = undefined;
   }
@@ -132,15 +143,13 @@ export class SandboxPoolWorker {
     for (const d of ['upper', 'work', 'real', 'tmp', 't']) mkdirSync(join(this.dir, d), { recursive: true });
     const spec = new core.LaunchSpec().userns().mountns();
     if (!this.options.network) spec.netns();
+    spec.bind(this.root, realView);
+    this.addOverlay(spec);
+    // Vitest 5 workers write coverage files themselves (Vitest 4 sends them to the main process):
+    // the real reports directory, which Vitest creates before the workers start, shows through.
+    const reports = coverageDirOf(this.vitestConfig, this.root);
+    if (reports) spec.bind(join(realView, relative(this.root, reports)), reports);
     spec
-      .bind(this.root, realView)
-      .overlay({
-        target: this.root,
-        lowers: [this.root],
-        upper: join(this.dir, 'upper'),
-        work: join(this.dir, 'work'),
-        options: ['volatile'],
-      })
       .tmpfs(tmp, 0o700)
       // Per-test layers live in memory: creating and dropping them costs ~0.2 ms there, and an
       // ext4 under write load makes each a few ms; they vanish with the namespace.
@@ -160,6 +169,16 @@ export class SandboxPoolWorker {
       execArgv: this.execArgv,
       stdio: 'pipe',
       serialization: 'advanced',
+    });
+  }
+
+  addOverlay(spec) {
+    spec.overlay({
+      target: this.root,
+      lowers: [this.root],
+      upper: join(this.dir, 'upper'),
+      work: join(this.dir, 'work'),
+      options: ['volatile'],
     });
   }
 
