@@ -1,4 +1,5 @@
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { snapshot } from '../../helpers/tree.ts';
 import { type FixtureProject, fixtureProject, runVitest } from '../../helpers/vitest-project.ts';
@@ -46,6 +47,16 @@ describe("environment: 'branching' alone degrades to a clone branch per file and
     expect(Object.keys(plain.results)).toHaveLength(14);
     expect(output.match(/branching: no namespace sandbox/g), output).toHaveLength(1);
     expect(output).toContain('No per-test rollback');
+  });
+
+  test("keep: 'on-failure' leaves the failing file's clone branch open and prints its path", async () => {
+    const p = await project('failing');
+    const run = await runVitest(p, [], { FIXTURE_MODE: 'env', FIXTURE_BRANCHING: '{"keep":"on-failure"}' });
+    const output = run.stdout + run.stderr;
+    const kept = /kept the branch of a failing test file at (\S+)/.exec(output)?.[1];
+    expect(kept, output).toBeDefined();
+    expect(readFileSync(join(kept!, 'evidence.txt'), 'utf8')).toBe('what the failing test saw');
+    expect(existsSync(join(p.root, 'evidence.txt'))).toBe(false);
   });
 
   test('threads: the notice says that relative writes are not isolated either', async () => {

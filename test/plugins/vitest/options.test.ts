@@ -37,6 +37,17 @@ describe.skipIf(skip)('keep and commit', () => {
     expect(await snapshot(p.root)).toEqual(before);
   });
 
+  test("keep: 'on-failure' with perTest: false keeps the file's branch once the worker has exited", async () => {
+    const p = await project('failing');
+    const before = await snapshot(p.root);
+    const run = await runVitest(p, [], { FIXTURE_BRANCHING: '{"keep":"on-failure","perTest":false}' });
+    const output = run.stdout + run.stderr;
+    const kept = [...output.matchAll(/the files its tests wrote are in (\S+)/g)].map((m) => m[1]);
+    expect(kept, output).toHaveLength(1);
+    expect(readdirSync(kept[0]).sort()).toEqual(['evidence.txt', 'generated.txt', 'landed.txt']);
+    expect(await snapshot(p.root)).toEqual(before);
+  });
+
   test("keep: 'never' (the default) keeps nothing", async () => {
     const p = await project('failing');
     const run = await runVitest(p);
