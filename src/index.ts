@@ -1,5 +1,3 @@
-// Vitest plugin (issue 6): the addon's xattr and whiteout calls, for overlay layers.
-export { native as nativeAddon } from './addon.ts';
 export type { BackendChoice, BackendKind } from './backends/backend.ts';
 export { Branch, type BranchOptions, type BranchState } from './core/branch.ts';
 export * from './core/errors.ts';

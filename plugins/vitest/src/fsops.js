@@ -23,20 +23,6 @@ function lstatOrNull(path) {
   }
 }
 
-/** An opaque directory replaces the lower one instead of merging with it (rm -rf d; mkdir d). */
-function isOpaque(dir) {
-  const addon = core.nativeAddon();
-  if (!addon) return false;
-  for (const name of ['user.overlay.opaque', 'trusted.overlay.opaque']) {
-    try {
-      if (addon.getxattr(dir, name)?.toString() === 'y') return true;
-    } catch {
-      // trusted.* is unreadable without CAP_SYS_ADMIN: then it was not an overlay of ours
-    }
-  }
-  return false;
-}
-
 /**
  * Applies the overlay upper directory `upper` to `target`: files, symlinks and directories are
  * copied, a whiteout (0/0 character device) deletes, an opaque directory replaces. Never follows a
@@ -49,13 +35,13 @@ export function applyUpper(upper, target) {
 function applyEntry(src, dst) {
   const st = lstatSync(src);
   const existing = lstatOrNull(dst);
-  if (st.isCharacterDevice() && st.rdev === 0) {
+  if (isWhiteout(st)) {
     if (existing) rmSync(dst, { recursive: true, force: true });
     return;
   }
   const mode = st.mode & 0o7777;
   if (st.isDirectory()) {
-    const replace = existing && (!existing.isDirectory() || isOpaque(src));
+    const replace = existing && (!existing.isDirectory() || core.isOpaqueDir(src));
     if (replace) rmSync(dst, { recursive: true, force: true });
     if (!existing || replace) mkdirSync(dst);
     for (const name of readdirSync(src)) applyEntry(join(src, name), join(dst, name));
@@ -72,24 +58,41 @@ function applyEntry(src, dst) {
   }
 }
 
+const isWhiteout = (st) => st.isCharacterDevice() && st.rdev === 0;
+
 /**
- * Copies an overlay layer (from the in-memory per-test scratch to the state dir) as it is:
- * whiteouts stay whiteouts, so the copy still says what the test deleted.
+ * Copies an overlay layer (from the in-memory per-test scratch to the state dir) for inspection:
+ * files, directories and symlinks as they are; returns the paths the layer deleted (its
+ * whiteouts), relative to `src`.
  */
-export function copyLayer(src, dst) {
+export function copyLayer(src, dst, rel = '', deleted = []) {
   const st = lstatSync(src);
   if (st.isDirectory()) {
     mkdirSync(dst, { recursive: true });
-    for (const name of readdirSync(src)) copyLayer(join(src, name), join(dst, name));
+    for (const name of readdirSync(src)) copyLayer(join(src, name), join(dst, name), join(rel, name), deleted);
     chmodSync(dst, st.mode & 0o7777);
   } else if (st.isSymbolicLink()) {
     symlinkSync(readlinkSync(src), dst);
   } else if (st.isFile()) {
     copyFileSync(src, dst);
     chmodSync(dst, st.mode & 0o7777);
-  } else if (st.isCharacterDevice() && st.rdev === 0) {
-    core.nativeAddon()?.mknodWhiteout(dst);
+  } else if (isWhiteout(st)) {
+    deleted.push(rel);
   }
+  return deleted;
+}
+
+/** Removes the whiteouts of a kept layer on disk and returns their paths (relative to `dir`). */
+export function takeWhiteouts(dir, rel = '', deleted = []) {
+  for (const entry of readdirSync(join(dir, rel), { withFileTypes: true })) {
+    const path = join(rel, entry.name);
+    if (entry.isDirectory()) takeWhiteouts(dir, path, deleted);
+    else if (entry.isCharacterDevice() && isWhiteout(lstatSync(join(dir, path)))) {
+      rmSync(join(dir, path));
+      deleted.push(path);
+    }
+  }
+  return deleted;
 }
 
 /** rm -rf that also copes with directories a test made unreadable and overlayfs's mode-000 work dirs. */

@@ -151,10 +151,11 @@ function keptDir(info, label) {
 
 function keepChanges(info, upper, task) {
   const kept = keptDir(info, `${basename(task.file?.filepath ?? '')}-${task.name}`);
-  copyLayer(upper, join(kept, 'changes'));
+  const deleted = copyLayer(upper, join(kept, 'changes'));
+  if (deleted.length > 0) writeFileSync(join(kept, 'deleted.txt'), `${deleted.join('\n')}\n`);
   console.warn(
-    `branching: kept the branch of failing test "${task.name}": the files it wrote are in ${join(kept, 'changes')} ` +
-      '(overlay upper layer: a deleted path shows as a 0/0 character device)',
+    `branching: kept the branch of failing test "${task.name}": the files it wrote are in ${join(kept, 'changes')}` +
+      (deleted.length > 0 ? `, the paths it deleted are listed in ${join(kept, 'deleted.txt')}` : ''),
   );
 }
 

@@ -8,10 +8,10 @@
 //   - a privileged helper mounts the per-test layers (the worker itself holds no capabilities).
 // With isolate: true (Vitest's default) a worker runs one test file, so its branch is per file.
 import { fork } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { core } from './core.js';
-import { forceRemove, forceRemoveAsync } from './fsops.js';
+import { forceRemove, forceRemoveAsync, takeWhiteouts } from './fsops.js';
 import { resolveOptions } from './options.js';
 
 export const POOL_NAME = 'branching';
@@ -222,7 +222,12 @@ export class SandboxPoolWorker {
     if (!dir) return;
     this.dir = null;
     const keep = join(dir, 'keep');
-    if (existsSync(keep)) renameSync(join(dir, 'upper'), join(readFileSync(keep, 'utf8'), 'changes'));
+    if (existsSync(keep)) {
+      const kept = readFileSync(keep, 'utf8');
+      renameSync(join(dir, 'upper'), join(kept, 'changes'));
+      const deleted = takeWhiteouts(join(kept, 'changes'));
+      if (deleted.length > 0) writeFileSync(join(kept, 'deleted.txt'), `${deleted.join('\n')}\n`);
+    }
     await forceRemoveAsync(dir);
   }
 }

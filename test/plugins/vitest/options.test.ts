@@ -21,7 +21,7 @@ afterEach(async () => {
   for (const p of projects.splice(0)) await p.cleanup();
 });
 
-const keptPaths = (stderr: string) => [...stderr.matchAll(/the files it wrote are in (\S+)/g)].map((m) => m[1]);
+const keptPaths = (stderr: string) => [...stderr.matchAll(/the files it wrote are in ([^\s,]+)/g)].map((m) => m[1]);
 
 describe.skipIf(skip)('keep and commit', () => {
   test("keep: 'on-failure' keeps only the failing test's branch, prints its path, and leaves the tree alone", async () => {
@@ -34,6 +34,7 @@ describe.skipIf(skip)('keep and commit', () => {
     expect(kept, output).toHaveLength(1);
     expect(readdirSync(kept[0])).toEqual(['evidence.txt']);
     expect(readFileSync(join(kept[0], 'evidence.txt'), 'utf8')).toBe('what the failing test saw');
+    expect(readFileSync(join(kept[0], '..', 'deleted.txt'), 'utf8')).toBe('.gitignore\n');
     expect(await snapshot(p.root)).toEqual(before);
   });
 
@@ -45,6 +46,7 @@ describe.skipIf(skip)('keep and commit', () => {
     const kept = [...output.matchAll(/the files its tests wrote are in (\S+)/g)].map((m) => m[1]);
     expect(kept, output).toHaveLength(1);
     expect(readdirSync(kept[0]).sort()).toEqual(['evidence.txt', 'generated.txt', 'landed.txt']);
+    expect(readFileSync(join(kept[0], '..', 'deleted.txt'), 'utf8')).toBe('.gitignore\n');
     expect(await snapshot(p.root)).toEqual(before);
   });
 
