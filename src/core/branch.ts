@@ -65,6 +65,21 @@ export function validateBranchName(name: unknown): string {
   return name;
 }
 
+/** The children a parent (Workspace or Branch) created and has not seen finish. */
+export class ChildSet {
+  private readonly members = new Set<Branch>();
+  add(child: Branch): void {
+    this.members.add(child);
+  }
+  delete(child: Branch): void {
+    this.members.delete(child);
+  }
+  /** Open children, oldest first. */
+  open(): Branch[] {
+    return [...this.members].filter((c) => c.state === 'open');
+  }
+}
+
 /** What a branch needs from its parent (the Workspace or another Branch). */
 export interface BranchOwner {
   readonly id: string;
@@ -101,7 +116,7 @@ export interface BranchOwner {
 export class Branch implements BranchOwner {
   private _state: BranchState = 'open';
   private version = 0;
-  private readonly children = new Set<Branch>();
+  private readonly children = new ChildSet();
 
   private constructor(
     readonly name: string,
@@ -369,7 +384,7 @@ export class Branch implements BranchOwner {
   }
   /** @internal */
   openChildren(): Branch[] {
-    return [...this.children].filter((c) => c.state === 'open');
+    return this.children.open();
   }
   /** @internal */
   assertUsable(): void {

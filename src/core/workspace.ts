@@ -4,7 +4,7 @@ import * as fs from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Backend, BackendChoice, BackendKind, BranchHandle, ParentView } from '../backends/backend.ts';
 import { parseBackendChoice, reclaimerFor, selectBackend } from '../backends/factory.ts';
-import { Branch, type BranchOptions, type BranchOwner, normalizeBranchOptions } from './branch.ts';
+import { Branch, type BranchOptions, type BranchOwner, ChildSet, normalizeBranchOptions } from './branch.ts';
 import { ArgumentError, CommitError, hasErrno } from './errors.ts';
 import { removeTree } from './fsutil.ts';
 import { recoverTransactions } from './journal.ts';
@@ -81,7 +81,7 @@ export class Workspace implements BranchOwner {
   readonly backend: Backend;
   private readonly layout: StateLayout;
   private readonly onNotice: (message: string) => void;
-  private readonly children = new Set<Branch>();
+  private readonly children = new ChildSet();
   private lease: Lease | null = null;
   private ready: Promise<void> | null = null;
 
@@ -150,7 +150,7 @@ export class Workspace implements BranchOwner {
 
   /** Aborts every branch this object still has open and releases its lease. */
   async close(): Promise<void> {
-    for (const child of [...this.children]) await child.abort();
+    for (const child of this.children.open()) await child.abort();
     await this.lease?.release();
     this.lease = null;
     this.ready = null;
@@ -200,7 +200,7 @@ export class Workspace implements BranchOwner {
 
   /** @internal */
   openChildren(): Branch[] {
-    return [...this.children].filter((c) => c.state === 'open');
+    return this.children.open();
   }
 
   /** @internal */
