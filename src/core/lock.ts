@@ -1,4 +1,4 @@
-import { closeSync, constants as fsc, openSync } from 'node:fs';
+import { closeSync, constants as fsc, mkdirSync, openSync, writeSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { native } from '../addon.ts';
@@ -98,23 +98,42 @@ export function isProcessAlive(pid: number): boolean {
  * pid check.
  */
 export class Lease {
+  /**
+   * One lease per process and state directory, shared by every Workspace
+   * object that opens it (reference-counted). It is a raw descriptor, not a
+   * FileHandle: a FileHandle is closed when garbage-collected, which would
+   * drop the flock and make this live process look dead to others.
+   */
+  private static readonly shared = new Map<string, Lease>();
+  private refs = 1;
+
   private constructor(
     readonly file: string,
-    private readonly handle: fs.FileHandle | null,
+    private readonly dir: string,
+    private fd: number | null,
   ) {}
 
   static async take(dir: string): Promise<Lease> {
-    await fs.mkdir(dir, { recursive: true });
+    const existing = Lease.shared.get(dir);
+    if (existing) {
+      existing.refs++;
+      return existing;
+    }
+    mkdirSync(dir, { recursive: true });
     const file = join(dir, `${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
     const binding = native();
-    const handle = await fs.open(file, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL, 0o600);
-    await handle.writeFile(String(process.pid));
+    const fd = openSync(file, fsc.O_RDWR | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+    writeSync(fd, String(process.pid));
+    let lease: Lease;
     if (binding) {
-      binding.flock(handle.fd, 'exclusive', true);
-      return new Lease(file, handle);
+      binding.flock(fd, 'exclusive', true);
+      lease = new Lease(file, dir, fd);
+    } else {
+      closeSync(fd);
+      lease = new Lease(file, dir, null);
     }
-    await handle.close();
-    return new Lease(file, null);
+    Lease.shared.set(dir, lease);
+    return lease;
   }
 
   /** Is the process that took the lease `file` still alive? */
@@ -137,7 +156,10 @@ export class Lease {
   }
 
   async release(): Promise<void> {
-    await this.handle?.close();
+    if (--this.refs > 0) return;
+    Lease.shared.delete(this.dir);
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
     await fs.rm(this.file, { force: true });
   }
 }
