@@ -27,8 +27,12 @@ interface Journal {
   format: 1;
   target: string;
   ops: JournalOp[];
-  /** Written with the commit, so that a replay also moves the version on. */
-  version?: { file: string; value: number };
+  /**
+   * Written with the commit, so that a replay also moves the version on.
+   * `staged` names the new version file, staged (and fsynced) with the rest,
+   * so that it is placed by a rename like any other file.
+   */
+  version?: { file: string; value: number; staged?: string };
 }
 
 const JOURNAL = 'journal.json';
@@ -56,15 +60,29 @@ export async function commitChanges(request: CommitRequest): Promise<void> {
   // Dot-named: when committing into a parent branch, this dir sits (briefly) inside the parent's tree.
   const dir = join(request.txnRoot, `.branching-txn-${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`);
   const trace = tracer('journal');
-  await fs.mkdir(join(dir, 'staged'), { recursive: true });
+  const stagedDir = join(dir, 'staged');
+  await fs.mkdir(stagedDir, { recursive: true });
   try {
-    const ops = await stage(request.changes, join(dir, 'staged'));
+    const versionName = 'version';
+    const [ops] = await Promise.all([
+      stage(request.changes, stagedDir),
+      request.version ? writeSynced(join(stagedDir, versionName), String(request.version.value)) : null,
+    ]);
     trace('stage');
     step();
-    const journal: Journal = { format: 1, target: request.target, ops, version: request.version };
-    await fsyncPath(join(dir, 'staged'));
+    const journal: Journal = {
+      format: 1,
+      target: request.target,
+      ops,
+      version: request.version && { ...request.version, staged: versionName },
+    };
+    // The staged directory's entries and the journal's bytes become durable together;
+    // then the journal's rename (made durable by the directory fsync) is the commit point.
+    const tmp = join(dir, `${JOURNAL}.tmp`);
+    await Promise.all([fsyncPath(stagedDir), writeSynced(tmp, JSON.stringify(journal))]);
     step();
-    await writeFileDurable(join(dir, JOURNAL), JSON.stringify(journal));
+    await fs.rename(tmp, join(dir, JOURNAL));
+    await fsyncPath(dir);
     trace('journal written');
   } catch (err) {
     await removeTree(dir);
@@ -178,15 +196,30 @@ export async function replay(dir: string): Promise<void> {
     step();
     await fs.chmod(join(journal.target, op.path), op.mode);
   }
-  await Promise.all([...touched].map((d) => fsyncPath(d).catch(() => {})));
-  if (journal.version) {
+  if (journal.version?.staged) {
+    step();
+    const stagedVersion = join(staged, journal.version.staged);
+    if (await pathExists(stagedVersion)) await fs.rename(stagedVersion, journal.version.file);
+    touched.add(dirname(journal.version.file));
+  } else if (journal.version) {
     step();
     await writeFileDurable(journal.version.file, String(journal.version.value));
   }
+  await Promise.all([...touched].map((d) => fsyncPath(d).catch(() => {})));
   step();
   // Removing the journal first makes the transaction finished even if the rest of the cleanup is cut short.
   await fs.rm(join(dir, JOURNAL), { force: true });
   await removeTree(dir);
+}
+
+async function writeSynced(path: string, data: string): Promise<void> {
+  const handle = await fs.open(path, 'wx', 0o644);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 async function moveAside(path: string, aside: string): Promise<void> {
