@@ -26,15 +26,3 @@ export function depthOf(path: string): number {
 export function orderChanges(changes: Change[]): Change[] {
   return [...changes].sort((a, b) => depthOf(a.path) - depthOf(b.path) || (a.path < b.path ? -1 : 1));
 }
-
-export function summarize(changes: Change[]): { files: number; deletes: number; dirs: number } {
-  let files = 0;
-  let deletes = 0;
-  let dirs = 0;
-  for (const c of changes) {
-    if (c.op === 'delete') deletes++;
-    else if (c.op === 'mkdir') dirs++;
-    else files++;
-  }
-  return { files, deletes, dirs };
-}

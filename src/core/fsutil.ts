@@ -161,16 +161,21 @@ export async function fsyncPath(path: string): Promise<void> {
   }
 }
 
-/** Writes a small file durably: temp file, fsync, rename, fsync of the directory. */
-export async function writeFileDurable(path: string, data: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  const handle = await fs.open(tmp, 'wx', 0o644);
+/** Creates `path` (it must not exist) with `data`, and fsyncs it before returning. */
+export async function writeFileSynced(path: string, data: string): Promise<void> {
+  const handle = await fs.open(path, 'wx', 0o644);
   try {
     await handle.writeFile(data);
     await handle.sync();
   } finally {
     await handle.close();
   }
+}
+
+/** Writes a small file durably: temp file, fsync, rename, fsync of the directory. */
+export async function writeFileDurable(path: string, data: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  await writeFileSynced(tmp, data);
   await fs.rename(tmp, path);
   await fsyncPath(join(path, '..'));
 }

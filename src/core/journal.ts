@@ -4,7 +4,7 @@ import * as fs from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type Change, depthOf, orderChanges } from './changes.ts';
 import { CommitError, hasErrno } from './errors.ts';
-import { copyTree, fsyncPath, Limiter, pathExists, removeTree, writeFileDurable } from './fsutil.ts';
+import { copyTree, fsyncPath, Limiter, pathExists, removeTree, writeFileDurable, writeFileSynced } from './fsutil.ts';
 import { tracer } from './trace.ts';
 
 /**
@@ -66,7 +66,7 @@ export async function commitChanges(request: CommitRequest): Promise<void> {
     const versionName = 'version';
     const [ops] = await Promise.all([
       stage(request.changes, stagedDir),
-      request.version ? writeSynced(join(stagedDir, versionName), String(request.version.value)) : null,
+      request.version ? writeFileSynced(join(stagedDir, versionName), String(request.version.value)) : null,
     ]);
     trace('stage');
     step();
@@ -79,7 +79,7 @@ export async function commitChanges(request: CommitRequest): Promise<void> {
     // The staged directory's entries and the journal's bytes become durable together;
     // then the journal's rename (made durable by the directory fsync) is the commit point.
     const tmp = join(dir, `${JOURNAL}.tmp`);
-    await Promise.all([fsyncPath(stagedDir), writeSynced(tmp, JSON.stringify(journal))]);
+    await Promise.all([fsyncPath(stagedDir), writeFileSynced(tmp, JSON.stringify(journal))]);
     step();
     await fs.rename(tmp, join(dir, JOURNAL));
     await fsyncPath(dir);
@@ -210,16 +210,6 @@ export async function replay(dir: string): Promise<void> {
   // Removing the journal first makes the transaction finished even if the rest of the cleanup is cut short.
   await fs.rm(join(dir, JOURNAL), { force: true });
   await removeTree(dir);
-}
-
-async function writeSynced(path: string, data: string): Promise<void> {
-  const handle = await fs.open(path, 'wx', 0o644);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 async function moveAside(path: string, aside: string): Promise<void> {

@@ -122,10 +122,6 @@ export async function readVersion(file: string): Promise<number> {
   }
 }
 
-export async function writeVersion(file: string, value: number): Promise<void> {
-  await writeFileDurable(file, String(value));
-}
-
 /** What a branch records about itself on disk, for gc and crash detection. */
 export interface BranchInfo {
   id: string;

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename, isAbsolute, relative } from 'node:path';
 import { ArgumentError } from '../core/errors.ts';
+import { statusOf, type TestStatus } from './test-runner.ts';
 
 /**
  * Where per-test results come from:
@@ -15,7 +16,7 @@ export type ResultFormat = 'vitest' | 'jest' | 'json-file' | 'exit-code';
 export type FormatChoice = ResultFormat | 'auto';
 export const FORMAT_CHOICES: readonly FormatChoice[] = ['auto', 'vitest', 'jest', 'json-file', 'exit-code'];
 
-export type TestStatus = 'passed' | 'failed' | 'skipped';
+export type { TestStatus };
 
 export interface TestResult {
   /** `<file relative to the project> > <full name>`, or RUN_PSEUDO_TEST. */
@@ -68,12 +69,6 @@ interface JestShapedReport {
     message?: string;
     assertionResults?: Array<{ fullName?: string; title?: string; ancestorTitles?: string[]; status?: string }>;
   }>;
-}
-
-function statusOf(raw: string | undefined): TestStatus {
-  if (raw === 'passed') return 'passed';
-  if (raw === 'failed') return 'failed';
-  return 'skipped';
 }
 
 function relativeFile(root: string, file: string): string {

@@ -324,7 +324,8 @@ export function parseJestShapedReport(
   return { tests, counts };
 }
 
-function statusOf(status: string | undefined): TestStatus {
+/** A Jest-shaped report's status word (also Vitest's json reporter) as ours. */
+export function statusOf(status: string | undefined): TestStatus {
   if (status === 'passed') return 'passed';
   if (status === 'failed') return 'failed';
   return 'skipped'; // pending, skipped, todo, disabled

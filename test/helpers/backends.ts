@@ -1,5 +1,6 @@
 import type { BackendKind } from '../../src/backends/backend.ts';
 import { probeBackend } from '../../src/backends/factory.ts';
+import { requireFeature } from './require-feature.ts';
 
 /**
  * The backends the semantic suite runs against: every one available here.
@@ -26,8 +27,6 @@ export function backendRequired(kind: BackendKind): boolean {
   return kind === 'clone' || (kind === 'overlay' && overlayRequiredHere());
 }
 
-const MUST_WORK = process.env.BRANCHING_MUST_WORK === '1';
-
 export function backendCases(kinds: BackendKind[] = ['clone', 'overlay', 'branchfs']): BackendCase[] {
   return kinds.map((kind) => {
     const probe = probeBackend(kind, process.cwd());
@@ -37,10 +36,5 @@ export function backendCases(kinds: BackendKind[] = ['clone', 'overlay', 'branch
 
 /** For `describe.skipIf`: true means skip. Under BRANCHING_MUST_WORK=1 a missing required feature throws instead. */
 export function skipUnless(available: boolean, feature: string, reason: string, required = true): boolean {
-  if (available) return false;
-  if (MUST_WORK && required) {
-    throw new Error(`BRANCHING_MUST_WORK=1 but ${feature} is unavailable here: ${reason}`);
-  }
-  console.warn(`skipping ${feature}: ${reason}`);
-  return true;
+  return !requireFeature(feature, available, reason, required);
 }

@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const repoRoot = join(import.meta.dirname, '..', '..');
@@ -8,8 +8,4 @@ export function assertBuilt(): string {
   const entry = join(repoRoot, 'dist', 'index.js');
   if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` (npm test does it first)`);
   return entry;
-}
-
-export function builtAt(): number {
-  return statSync(join(repoRoot, 'dist', 'index.js')).mtimeMs;
 }
