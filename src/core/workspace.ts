@@ -9,6 +9,7 @@ import { ArgumentError, CommitError, hasErrno } from './errors.ts';
 import { removeTree } from './fsutil.ts';
 import { recoverTransactions } from './journal.ts';
 import { acquireLock, type HeldLock, Lease } from './lock.ts';
+import { showNoticeOnce } from './notice.ts';
 import { ensureLayout, layoutOf, readBranchInfo, readVersion, resolveStateDir, type StateLayout } from './state.ts';
 
 export interface WorkspaceOptions {
@@ -29,13 +30,6 @@ export interface GcReport {
   replayedCommits: number;
   /** Interrupted commits that had not reached their commit point, and were dropped. */
   discardedCommits: number;
-}
-
-const shownNotices = new Set<string>();
-function defaultNotice(message: string): void {
-  if (process.env.BRANCHING_QUIET === '1' || shownNotices.has(message)) return;
-  shownNotices.add(message);
-  process.stderr.write(`${message}\n`);
 }
 
 function validateWorkspacePath(path: unknown): string {
@@ -90,7 +84,7 @@ export class Workspace implements BranchOwner {
       throw new ArgumentError('options must be an object', { argument: 'options' });
     }
     this.path = validateWorkspacePath(path);
-    this.onNotice = options.onNotice ?? defaultNotice;
+    this.onNotice = options.onNotice ?? showNoticeOnce;
     const choice = parseBackendChoice(
       options.backend ?? process.env.BRANCHING_BACKEND,
       options.backend !== undefined ? 'backend' : 'BRANCHING_BACKEND',

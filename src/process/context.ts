@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { ArgumentError, ProcessBranchError, TimeoutError } from '../core/errors.ts';
+import { showNoticeOnce } from '../core/notice.ts';
 import { type LimitsReport, prepareLimits, removeCgroup, wrapInCgroup } from './limits.ts';
 import { type BranchContextOptions, type NormalizedOptions, normalizeOptions, normalizeTarget } from './options.ts';
 import { CALL_MESSAGE, isResultMessage, type RemoteError, type ResultMessage, RUNNER_SOURCE } from './runner.ts';
@@ -57,12 +58,9 @@ export type ProcessFailure = ProcessBranchError & {
 const STDERR_TAIL = 16 * 1024;
 const live = new Set<BranchContext>();
 let exitHookInstalled = false;
-const seenNotices = new Set<string>();
 
 function defaultNotice(message: string): void {
-  if (process.env.BRANCHING_QUIET === '1' || seenNotices.has(message)) return;
-  seenNotices.add(message);
-  process.stderr.write(`branching: ${message}\n`);
+  showNoticeOnce(`branching: ${message}`);
 }
 
 /** Parent dies (normally or by an exception): no orphaned sandboxes. */

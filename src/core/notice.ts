@@ -1,0 +1,11 @@
+const shown = new Set<string>();
+
+/**
+ * The default sink for notices (fallbacks, downgrades, crash leftovers): each
+ * distinct message once per process on stderr; BRANCHING_QUIET=1 silences it.
+ */
+export function showNoticeOnce(message: string): void {
+  if (process.env.BRANCHING_QUIET === '1' || shown.has(message)) return;
+  shown.add(message);
+  process.stderr.write(`${message}\n`);
+}
