@@ -5,6 +5,10 @@
  *   tmpfs T MODE | rdonly P | writable P | chdir D | helper ROOT1:ROOT2
  * Status (BRANCHING_LAUNCH_STATUS_FD): one JSON line, {"ok":true,"pid":N} just
  * before exec or {"ok":false,"op",...}; exit 126 on setup failure, 127 on exec.
+ * Every workload, root's included, runs in a user namespace with no
+ * capabilities and no_new_privs, dies with the launcher's parent
+ * (BRANCHING_LAUNCH_PARENT), never inherits an enclosing sandbox's helper
+ * socket, and with `netns` cannot create Unix sockets (seccomp).
  * The helper (privilege separation) keeps CAP_SYS_ADMIN+CAP_DAC_OVERRIDE and
  * serves TAB requests on a SEQPACKET socket, replying JSON (see helper_main). */
 #define _GNU_SOURCE
@@ -27,6 +31,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <poll.h>
+#include <stddef.h>
+#include <sys/stat.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 
 #include "errname.h"
 
@@ -53,7 +62,7 @@ static const int max_fields[] = {1, 1, 1, 1, 6, 4, 3, 2, 2, 2, 2};
 #define MAX_FIELDS 6
 struct op { enum kind kind; int nf; char *f[MAX_FIELDS]; };
 
-static int status_fd = -1, in_userns = 0, did_mountns = 0, pid_sock = -1;
+static int status_fd = -1, in_userns = 0, did_mountns = 0, pid_sock = -1, deny_unix = 0;
 
 static void json_str(FILE *out, const char *s) {
   fputc('"', out);
@@ -165,6 +174,87 @@ static int mount_overlay(const char *target, const char *lowers, const char *upp
 static int bind_mount(const char *src, const char *dst, int ro) {
   if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0) return -1;
   return ro ? mount_setattr_path(dst, MOUNT_ATTR_RDONLY, 0) : 0;
+}
+
+/* ---- what the workload keeps ------------------------------------------- */
+
+/* Empties every capability set (effective, permitted, inheritable, ambient,
+ * bounding) for every uid, uid 0 inside the namespace included, and sets
+ * no_new_privs: with an empty bounding and inheritable set an exec as uid 0
+ * regains nothing, and setuid or file-capability binaries grant nothing. */
+static void drop_privileges(void) {
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+    fail("caps", -1, errno, NULL, "cannot clear the ambient set", 126);
+  for (int c = 0; c <= 63; c++) {
+    if (prctl(PR_CAPBSET_READ, c, 0, 0, 0) != 1) continue; /* -1 EINVAL: past the last cap */
+    /* outside any user namespace an unprivileged process cannot drop it, nor use it: no_new_privs */
+    if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && !(errno == EPERM && !in_userns && getuid() != 0))
+      fail("caps", -1, errno, NULL, "cannot empty the bounding set", 126);
+  }
+  if (set_caps(0) < 0) fail("caps", -1, errno, NULL, NULL, 126);
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail("caps", -1, errno, NULL, "cannot set no_new_privs", 126);
+}
+
+#if defined(__x86_64__)
+#define NATIVE_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define NATIVE_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#else
+#error "branching-launcher: no seccomp architecture for this target"
+#endif
+
+/* With the network off, a private network namespace hides TCP and abstract
+ * sockets, but not Unix sockets bound on the filesystem (docker.sock, a host
+ * server in /tmp). seccomp refuses new AF_UNIX sockets (EACCES) instead:
+ * inherited ones and socketpair(2) (pipes to child processes, Node's IPC)
+ * keep working. io_uring and foreign syscall ABIs are refused too, since
+ * they would reach socket(2) around this filter. */
+static void deny_unix_sockets(void) {
+  struct sock_filter filter[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_AUDIT_ARCH, 1, 0),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+#ifdef __X32_SYSCALL_BIT
+    BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, __X32_SYSCALL_BIT, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+#endif
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_socket, 0, 3),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])), /* low word: little-endian */
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_UNIX, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EACCES),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = {(unsigned short)(sizeof filter / sizeof filter[0]), filter};
+  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+    fail("netns", -1, errno, NULL, "cannot install the seccomp filter against Unix sockets", 126);
+}
+
+/* The sandbox dies with the process that started it: a SIGKILLed parent must
+ * not leave a workload running in a branch that gc will reclaim. The parent's
+ * pid (BRANCHING_LAUNCH_PARENT) closes the race of a parent that died before
+ * prctl took effect. */
+static void die_with_parent(void) {
+  const char *text = getenv("BRANCHING_LAUNCH_PARENT");
+  long expected = text ? atol(text) : (long)getppid();
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) fail("spec", -1, errno, NULL, "cannot set the parent-death signal", 126);
+  if ((long)getppid() != expected) _exit(126);
+}
+
+/* A helper socket inherited from an enclosing sandbox belongs to that
+ * sandbox's owner, never to this workload: close it (its own helper op, if
+ * any, makes a new one). */
+static void drop_inherited_helper(void) {
+  const char *text = getenv("BRANCHING_HELPER_FD");
+  if (!text) return;
+  char *end;
+  long fd = strtol(text, &end, 10);
+  struct stat st;
+  if (*text && !*end && fd > 2 && fd < INT_MAX && fd != status_fd && fstat((int)fd, &st) == 0 && S_ISSOCK(st.st_mode))
+    close((int)fd);
+  unsetenv("BRANCHING_HELPER_FD");
 }
 
 /* ---- the privileged helper ---------------------------------------------- */
@@ -386,24 +476,67 @@ static void enter_pidns(int index) {
     fail("pidns", index, errno, "/proc", NULL, 126);
 }
 
+/* Root's map is written from outside: a process that unshared its user
+ * namespace can map only itself, so a child left in the parent namespace
+ * (with CAP_SETUID there) writes it once we have unshared. Returns 0 or an
+ * errno, the failing path in *bad. */
+static int write_root_maps(const char **bad) {
+  int go[2];
+  if (pipe2(go, O_CLOEXEC) < 0) return errno;
+  pid_t parent = getpid(), writer = fork();
+  if (writer < 0) return errno;
+  if (writer == 0) {
+    char path[64], c;
+    close(go[1]);
+    ssize_t n;
+    do n = read(go[0], &c, 1); while (n < 0 && errno == EINTR);
+    if (n != 1) _exit(1);
+    snprintf(path, sizeof path, "/proc/%ld/uid_map", (long)parent);
+    if (write_file(path, "0 0 4294967294") < 0) _exit(2);
+    snprintf(path, sizeof path, "/proc/%ld/gid_map", (long)parent);
+    _exit(write_file(path, "0 0 4294967294") < 0 ? 3 : 0);
+  }
+  close(go[0]);
+  int err = unshare(CLONE_NEWUSER) < 0 ? errno : 0;
+  if (!err && write(go[1], "x", 1) != 1) err = errno;
+  close(go[1]);
+  int st = 0;
+  while (waitpid(writer, &st, 0) < 0 && errno == EINTR) {}
+  if (err) return err;
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return 0;
+  *bad = WIFEXITED(st) && WEXITSTATUS(st) == 3 ? "/proc/self/gid_map" : "/proc/self/uid_map";
+  return EPERM;
+}
+
+/* Every uid gets a user namespace, real root too: the mounts it inherits are then
+ * locked (nothing they cover can be revealed) and its capabilities count only
+ * inside. Root maps every uid but (uid_t)-2 onto itself, so that files of any
+ * owner stay writable by their owner (a full 0..2^32-1 map would look like the
+ * initial namespace to tools that check for it). Others map only themselves. */
+static void enter_userns(int i) {
+  if (getuid() == 0) {
+    const char *bad = NULL;
+    int err = write_root_maps(&bad);
+    if (err) fail("userns", i, err, bad, NULL, 126);
+  } else {
+    char map[64];
+    uid_t uid = getuid();
+    gid_t gid = getgid();
+    if (unshare(CLONE_NEWUSER) < 0) fail("userns", i, errno, NULL, NULL, 126);
+    if (write_file("/proc/self/setgroups", "deny") < 0) fail("userns", i, errno, "/proc/self/setgroups", NULL, 126);
+    snprintf(map, sizeof map, "%u %u 1", (unsigned)uid, (unsigned)uid);
+    if (write_file("/proc/self/uid_map", map) < 0) fail("userns", i, errno, "/proc/self/uid_map", NULL, 126);
+    snprintf(map, sizeof map, "%u %u 1", (unsigned)gid, (unsigned)gid);
+    if (write_file("/proc/self/gid_map", map) < 0) fail("userns", i, errno, "/proc/self/gid_map", NULL, 126);
+  }
+  in_userns = 1;
+}
+
 static void apply(struct op *o, int i) {
   const char *name = names[o->kind];
   char *p1 = o->f[1];
   switch (o->kind) {
-  case USERNS: {
-    if (getuid() == 0) return; /* real root stays root with its normal caps */
-    char map[64];
-    uid_t uid = getuid();
-    gid_t gid = getgid();
-    if (unshare(CLONE_NEWUSER) < 0) fail(name, i, errno, NULL, NULL, 126);
-    if (write_file("/proc/self/setgroups", "deny") < 0) fail(name, i, errno, "/proc/self/setgroups", NULL, 126);
-    snprintf(map, sizeof map, "%u %u 1", (unsigned)uid, (unsigned)uid);
-    if (write_file("/proc/self/uid_map", map) < 0) fail(name, i, errno, "/proc/self/uid_map", NULL, 126);
-    snprintf(map, sizeof map, "%u %u 1", (unsigned)gid, (unsigned)gid);
-    if (write_file("/proc/self/gid_map", map) < 0) fail(name, i, errno, "/proc/self/gid_map", NULL, 126);
-    in_userns = 1;
-    return;
-  }
+  case USERNS: enter_userns(i); return;
   case MOUNTNS:
     if (unshare(CLONE_NEWNS) < 0) fail(name, i, errno, NULL, NULL, 126);
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail(name, i, errno, "/", NULL, 126);
@@ -420,6 +553,7 @@ static void apply(struct op *o, int i) {
     ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
     if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) fail(name, i, errno, "lo", NULL, 126);
     close(s);
+    deny_unix = 1;
     return;
   }
   case OVERLAY:
@@ -470,7 +604,10 @@ int main(int argc, char **argv) {
   }
   char *spec = strdup(spec_env ? spec_env : "");
   exec_path = exec_path ? strdup(exec_path) : NULL;
+  die_with_parent();
+  drop_inherited_helper();
   unsetenv("BRANCHING_LAUNCH_SPEC"), unsetenv("BRANCHING_LAUNCH_EXEC"), unsetenv("BRANCHING_LAUNCH_STATUS_FD");
+  unsetenv("BRANCHING_LAUNCH_PARENT");
   if (!spec || !exec_path || exec_path[0] != '/')
     fail("spec", -1, EINVAL, NULL, "BRANCHING_LAUNCH_EXEC must be an absolute path", 126);
 
@@ -497,11 +634,8 @@ int main(int argc, char **argv) {
   }
   for (int i = 0; i < nops; i++) apply(&ops[i], i);
 
-  if (getuid() != 0) { /* the workload holds no capabilities at all */
-    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-    for (int c = 0; c <= 63; c++) prctl(PR_CAPBSET_DROP, c, 0, 0, 0);
-    if (set_caps(0) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail("caps", -1, errno, NULL, NULL, 126);
-  }
+  drop_privileges();
+  if (deny_unix) deny_unix_sockets();
   long pid = getpid();
   if (pid_sock >= 0) { /* our pid as the caller sees it, from the outer launcher */
     char buf[32] = "P";

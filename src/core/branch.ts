@@ -117,6 +117,9 @@ export class Branch implements BranchOwner {
   private _state: BranchState = 'open';
   private version = 0;
   private readonly children = new ChildSet();
+  /** Processes running in this branch (BranchContexts): a commit while one runs would hand it the committed files. */
+  private readonly users = new Map<number, string>();
+  private nextUse = 0;
 
   private constructor(
     readonly name: string,
@@ -265,6 +268,13 @@ export class Branch implements BranchOwner {
    */
   async commit(): Promise<void> {
     if (this._state !== 'open') return;
+    if (this.users.size > 0) {
+      throw new CommitError(
+        `cannot commit ${this.branchPath} while a process still runs in it (${[...this.users.values()].join(', ')}): ` +
+          'a file it holds open would keep changing after the commit, which hard-links the files; wait for it or abort it first',
+        { branchPath: this.branchPath, code: 'ERR_BRANCH_IN_USE' },
+      );
+    }
     const open = this.openChildren();
     if (open.length > 0) {
       throw new CommitError(
@@ -408,6 +418,18 @@ export class Branch implements BranchOwner {
     return this.owner.newBranchDir();
   }
   /** @internal */
+  /**
+   * Marks the branch as in use by a running process (`what` names it in the
+   * error) until the returned function is called: commit() refuses meanwhile.
+   */
+  retain(what: string): () => void {
+    const key = this.nextUse++;
+    this.users.set(key, what);
+    return () => {
+      this.users.delete(key);
+    };
+  }
+
   notice(message: string): void {
     this.owner.notice(message);
   }

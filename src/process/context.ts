@@ -216,6 +216,7 @@ export class BranchContext<T = unknown> implements AsyncDisposable {
         },
       );
     }
+    if (o.branch) this.cleanups.push(o.branch.retain(`process ${this.pid}`));
     live.add(this);
     installExitHook();
     this.settled = this.watch();

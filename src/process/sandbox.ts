@@ -9,7 +9,14 @@ import { accessSync, constants } from 'node:fs';
 import { delimiter, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ArgumentError, isBranchingError, NamespaceError } from '../core/errors.ts';
-import { LaunchSpec, type LaunchStatus, parseStatus, probeSandbox, sandboxError } from '../sandbox/launcher.ts';
+import {
+  LaunchSpec,
+  type LaunchStatus,
+  launchEnv,
+  parseStatus,
+  probeSandbox,
+  sandboxError,
+} from '../sandbox/launcher.ts';
 import type { NormalizedOptions } from './options.ts';
 
 export interface Plan {
@@ -145,12 +152,7 @@ export function startProcess(
   }
   const statusFd = stdio.length;
   stdio.push('pipe');
-  const env = {
-    ...options.env,
-    BRANCHING_LAUNCH_SPEC: plan.spec.toString(),
-    BRANCHING_LAUNCH_EXEC: program,
-    BRANCHING_LAUNCH_STATUS_FD: String(statusFd),
-  };
+  const env = { ...options.env, ...launchEnv(plan.spec, program, statusFd) };
   const w = wrap(plan.launcher, args);
   const child = spawn(w.program, w.args, { cwd: options.cwd, env, stdio, detached: true });
   const pipe = child.stdio[statusFd] as Readable | null;

@@ -317,6 +317,21 @@ export interface SandboxedProcess {
   status: Promise<{ ok: true; pid: number }>;
 }
 
+/**
+ * The launcher's own variables. An enclosing sandbox's helper socket never
+ * reaches a workload that does not own it (the launcher closes it as well).
+ */
+export function launchEnv(spec: LaunchSpec | string, exec: string, statusFd?: number): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    BRANCHING_LAUNCH_SPEC: spec.toString(),
+    BRANCHING_LAUNCH_EXEC: exec,
+    BRANCHING_LAUNCH_PARENT: String(process.pid),
+    BRANCHING_HELPER_FD: undefined,
+  };
+  if (statusFd !== undefined) env.BRANCHING_LAUNCH_STATUS_FD = String(statusFd);
+  return env;
+}
+
 /** Runs `command args` through the launcher. Throws NamespaceError when there is no launcher. */
 export function spawnSandboxed(
   command: string,
@@ -336,11 +351,7 @@ export function spawnSandboxed(
   while (stdio.length < 3) stdio.push('ignore');
   const statusFd = stdio.length;
   stdio.push('pipe');
-  Object.assign(env, {
-    BRANCHING_LAUNCH_SPEC: options.spec.toString(),
-    BRANCHING_LAUNCH_EXEC: exec,
-    BRANCHING_LAUNCH_STATUS_FD: String(statusFd),
-  });
+  Object.assign(env, launchEnv(options.spec, exec, statusFd));
   const child = spawn(launcher, [...args], { cwd, env, stdio });
   const pipe = child.stdio[statusFd] as Readable;
   const status = new Promise<{ ok: true; pid: number }>((resolvePromise, reject) => {
@@ -382,7 +393,7 @@ export interface SandboxProbe {
   /** The launcher and the kernel features it needs for an overlay sandbox all work here. */
   available: boolean;
   launcher: string | null;
-  /** Real root: no user namespace is created, root keeps its caps. */
+  /** The caller is real root (it gets a user namespace too, mapping every uid onto itself, and no capabilities). */
   root: boolean;
   userns: boolean;
   overlay: boolean;
@@ -397,12 +408,7 @@ let probed: SandboxProbe | undefined;
 function runProbe(launcher: string, spec: LaunchSpec): LaunchStatus | null {
   const exec = existsSync('/bin/true') ? '/bin/true' : process.execPath;
   const result = spawnSync(launcher, exec === process.execPath ? ['-e', '0'] : [], {
-    env: {
-      PATH: process.env.PATH,
-      BRANCHING_LAUNCH_SPEC: spec.toString(),
-      BRANCHING_LAUNCH_EXEC: exec,
-      BRANCHING_LAUNCH_STATUS_FD: '3',
-    },
+    env: { PATH: process.env.PATH, ...launchEnv(spec, exec, 3) },
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
     timeout: 10_000,
   });

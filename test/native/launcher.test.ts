@@ -285,16 +285,22 @@ describe.skipIf(!hasLauncher)('launcher: exec contract', () => {
 });
 
 describe.skipIf(!hasNs)('launcher: namespaces and capabilities', () => {
-  it('runs the workload with its real uid/gid; unprivileged it holds no capabilities at all', async () => {
-    const r = await run(ns(), '/bin/sh', ['-c', 'cat /proc/self/status; echo "ids $(id -u) $(id -g)"']);
+  it('runs the workload with its real uid/gid, in a user namespace, with no capabilities at all (root too)', async () => {
+    const r = await run(ns(), '/bin/sh', [
+      '-c',
+      'cat /proc/self/status; echo "ids $(id -u) $(id -g)"; cat /proc/self/uid_map',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`ids ${process.getuid!()} ${process.getgid!()}`);
-    const outside = readFileSync('/proc/self/status', 'utf8');
-    for (const cap of ['CapInh', 'CapPrm', 'CapEff', 'CapAmb']) {
-      // root stays root with its normal caps; anyone else has none
-      expect(capLine(r.stdout, cap), cap).toBe(isRoot ? capLine(outside, cap) : '0000000000000000');
+    for (const cap of ['CapInh', 'CapPrm', 'CapEff', 'CapAmb', 'CapBnd']) {
+      expect(capLine(r.stdout, cap), cap).toBe('0000000000000000');
     }
-    if (!isRoot) expect(capLine(r.stdout, 'NoNewPrivs')).toBe('1');
+    expect(capLine(r.stdout, 'NoNewPrivs')).toBe('1');
+    // root maps every uid onto itself (all but (uid_t)-2), anyone else only itself
+    const map = r.stdout.trim().split('\n').at(-1)!.trim().split(/\s+/);
+    expect(map).toEqual(
+      isRoot ? ['0', '0', '4294967294'] : [String(process.getuid!()), String(process.getuid!()), '1'],
+    );
   });
 
   it.skipIf(isRoot)(
@@ -356,19 +362,22 @@ describe.skipIf(!hasOverlay)('launcher: overlay', () => {
     expect(whiteout.isCharacterDevice() && whiteout.rdev === 0).toBe(true);
   });
 
-  it('renaming a lower-layer directory: EXDEV with userxattr (unprivileged), works as root with redirect_dir=on', async () => {
+  it('renaming a lower-layer directory: EXDEV (userxattr overlays, root included); redirect_dir=on is refused there', async () => {
     const project = join(dir, 'project');
     const upper = join(dir, 'upper');
     const work = join(dir, 'work');
     for (const d of [project, join(project, 'sub'), upper, work]) mkdirSync(d);
     writeFileSync(join(project, 'sub', 'f'), 'x');
-    const options = isRoot ? ['redirect_dir=on'] : [];
-    const spec = ns().overlay({ target: project, lowers: [project], upper, work, options });
+    const spec = ns().overlay({ target: project, lowers: [project], upper, work });
     const script = `try { require('fs').renameSync('${project}/sub', '${project}/moved'); console.log('renamed'); } catch (e) { console.log(e.code); }`;
     const r = await run(spec, process.execPath, ['-e', script]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toBe(isRoot ? 'renamed\n' : 'EXDEV\n');
-    expect(readdirSync(project)).toEqual(['sub']); // the host tree is untouched either way
+    expect(r.stdout).toBe('EXDEV\n');
+    expect(readdirSync(project)).toEqual(['sub']); // the host tree is untouched
+    const redirect = ns().overlay({ target: project, lowers: [project], upper, work, options: ['redirect_dir=on'] });
+    const refused = await run(redirect, '/bin/true', []);
+    expect(refused.code).toBe(126);
+    expect(refused.status).toMatchObject({ op: 'overlay', errnoCode: 'EINVAL' });
   });
 
   it('reports a failing overlay as a MountError with errno and path', async () => {

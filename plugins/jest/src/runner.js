@@ -14,7 +14,12 @@ const { parseOptions } = require('./options.js');
 const { notice } = require('./notice.js');
 const { removeLayerDir } = require('./upper.js');
 
-const SPEC_ENV = ['BRANCHING_LAUNCH_SPEC', 'BRANCHING_LAUNCH_EXEC', 'BRANCHING_JEST_SANDBOX'];
+const SPEC_ENV = [
+  'BRANCHING_LAUNCH_SPEC',
+  'BRANCHING_LAUNCH_EXEC',
+  'BRANCHING_LAUNCH_PARENT',
+  'BRANCHING_JEST_SANDBOX',
+];
 
 /** The options of every project in this run that the sandbox must serve (invalid ones are left to the environment to report). */
 function projectOptions(tests) {
@@ -83,7 +88,8 @@ function planSandbox(tests) {
   }
   const spec = new LaunchSpec().userns().mountns();
   if (!network) spec.netns();
-  spec.helper([...Object.keys(runDirs), ...Object.values(runDirs)]);
+  // A PID namespace with a fresh /proc: test code sees no host process (no /proc/<pid>/root).
+  spec.pidns().helper([...Object.keys(runDirs), ...Object.values(runDirs)]);
   const plan = { launcher, spec: spec.toString(), runDirs, network };
   const failure = preflight(launcher, plan.spec, join(Object.values(runDirs)[0], 'preflight'));
   if (failure) {
@@ -189,6 +195,7 @@ class BranchingRunner {
     Object.assign(process.env, {
       BRANCHING_LAUNCH_SPEC: plan.spec,
       BRANCHING_LAUNCH_EXEC: process.execPath,
+      BRANCHING_LAUNCH_PARENT: String(process.pid),
       BRANCHING_JEST_SANDBOX: JSON.stringify({ runDirs: plan.runDirs, network: plan.network }),
     });
     const worker = new Worker(testWorker, {

@@ -2,6 +2,7 @@
 // namespace and a privileged mount helper. Each test file gets an overlay mounted AT the project's
 // own path (lower layer: whatever is mounted there now), and each test one more overlay on top, so
 // relative, absolute and __dirname writes all land in the branch. Unmounting drops the branch.
+const { randomBytes } = require('node:crypto');
 const { mkdirSync, opendirSync, rmSync, writeFileSync } = require('node:fs');
 const fs = require('node:fs/promises');
 const { join } = require('node:path');
@@ -170,7 +171,8 @@ let layerCounter = 0;
 
 /** A fresh upper, work and TMPDIR under the run dir (on a real filesystem, as overlayfs needs). */
 async function prepareLayer(runDir) {
-  const dir = join(runDir, `${process.pid}-${++layerCounter}`);
+  // Every sandboxed worker is pid 2 of its own PID namespace: the pid alone would collide.
+  const dir = join(runDir, `${process.env.JEST_WORKER_ID ?? 0}-${randomBytes(4).toString('hex')}-${++layerCounter}`);
   const layer = { dir, upper: join(dir, 'upper'), work: join(dir, 'work'), tmpdir: join(dir, 'tmp'), name: '' };
   await fs.mkdir(dir, { mode: 0o700 });
   await Promise.all([layer.upper, layer.work, layer.tmpdir].map((d) => fs.mkdir(d, { mode: 0o700 })));

@@ -1,6 +1,7 @@
 // Reading an overlayfs upper directory: the changes a branch made to the tree below it. Used to
 // commit a branch (apply its changes to the tree beneath, seen through the parent's mount) and to
 // let snapshot files written under `jest -u` reach the real tree.
+const { randomBytes } = require('node:crypto');
 const fs = require('node:fs');
 const { dirname, join } = require('node:path');
 const { isOpaqueDir } = require('branching');
@@ -12,7 +13,8 @@ function isWhiteout(st) {
 
 /** Puts the non-directory `source` at `target`, replacing what is there (written aside, then renamed). */
 function placeEntry(source, target, st) {
-  const aside = `${target}.branching-${process.pid}`;
+  // not the pid: every sandboxed worker is pid 2 of its own PID namespace
+  const aside = `${target}.branching-${randomBytes(6).toString('hex')}`;
   fs.rmSync(aside, { force: true, recursive: true });
   if (st.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(source), aside);
   else {

@@ -154,6 +154,8 @@ export class SandboxPoolWorker {
       // Per-test layers live in memory: creating and dropping them costs ~0.2 ms there, and an
       // ext4 under write load makes each a few ms; they vanish with the namespace.
       .tmpfs(join(this.dir, 't'), 0o700)
+      // A PID namespace with a fresh /proc: test code sees no host process (no /proc/<pid>/root).
+      .pidns()
       .helper([this.root, this.dir])
       .chdir(process.cwd());
     const info = { root: this.root, dir: this.dir, realView, stateDir };
@@ -164,6 +166,7 @@ export class SandboxPoolWorker {
         BRANCHING_VITEST: JSON.stringify(info),
         BRANCHING_LAUNCH_SPEC: spec.toString(),
         BRANCHING_LAUNCH_EXEC: process.execPath,
+        BRANCHING_LAUNCH_PARENT: String(process.pid),
       },
       execPath: launcher,
       execArgv: this.execArgv,
