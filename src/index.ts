@@ -9,6 +9,12 @@ export * from './patterns/index.ts';
 // Process layer (issue 4): BranchContext, branch.spawn/exec.
 export * from './process/index.ts';
 // Jest plugin (issue 7): the sandbox primitives its runner and environment use.
+export {
+  type AppArmorProfile,
+  apparmorProfileFor,
+  detectUsernsRestriction,
+  type UsernsRestriction,
+} from './sandbox/apparmor.ts';
 export { HelperClient } from './sandbox/helper-client.ts';
 export {
   LaunchSpec,

@@ -2,13 +2,14 @@
 import { isBranchingError } from '../core/errors.ts';
 import { type Command, EXIT, UsageError } from './command.ts';
 import { bisect } from './commands/bisect.ts';
+import { doctor } from './commands/doctor.ts';
 import { flaky } from './commands/flaky.ts';
 import { gc } from './commands/gc.ts';
 import { polluter } from './commands/polluter.ts';
 import { run } from './commands/run.ts';
 import { bestOfCommand, speculateCommand } from './commands/speculate.ts';
 
-const commands: Command[] = [gc, run, speculateCommand, bestOfCommand, flaky, bisect, polluter];
+const commands: Command[] = [gc, run, speculateCommand, bestOfCommand, flaky, bisect, polluter, doctor];
 
 function help(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -16,6 +16,7 @@ import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ArgumentError, MountError, NamespaceError } from '../core/errors.ts';
+import { blameRestriction, detectUsernsRestriction, type UsernsRestriction } from './apparmor.ts';
 
 /** The nearest ancestor directory of this module with a package.json named "branching" (src/sandbox and dist/ differ in depth). */
 export function packageRoot(from: string = fileURLToPath(import.meta.url)): string | null {
@@ -38,11 +39,23 @@ export interface LauncherLocation {
 
 let located: LauncherLocation | undefined;
 
-/** native/build/Release/branching-launcher of this package, or why there is none. */
+/**
+ * native/build/Release/branching-launcher of this package, or why there is
+ * none. BRANCHING_LAUNCHER names another one (an installed copy with a stable
+ * path for an AppArmor profile, or a missing one to see the fallback).
+ */
 export function locateLauncher(): LauncherLocation {
   if (located) return located;
   if (process.platform !== 'linux') {
     located = { path: null, reason: `the sandbox launcher is Linux-only (this is ${process.platform})` };
+    return located;
+  }
+  const chosen = process.env.BRANCHING_LAUNCHER;
+  if (chosen) {
+    const usable = isAbsolute(chosen) && existsSync(chosen);
+    located = usable
+      ? { path: chosen, reason: null }
+      : { path: null, reason: `BRANCHING_LAUNCHER=${chosen} does not exist` };
     return located;
   }
   const root = packageRoot();
@@ -401,6 +414,8 @@ export interface SandboxProbe {
   netns: boolean;
   /** Why `available` is false (or which optional feature is missing); null when everything works. */
   reason: string | null;
+  /** Kernel settings that restrict unprivileged user namespaces (Ubuntu's AppArmor, Debian, a zero limit). */
+  restriction: UsernsRestriction;
 }
 
 let probed: SandboxProbe | undefined;
@@ -441,7 +456,8 @@ export function probeSandbox({ refresh = false } = {}): SandboxProbe {
   if (probed && !refresh) return probed;
   const root = process.getuid?.() === 0;
   const { path: launcher, reason } = locateLauncher();
-  const none = { launcher, root, userns: false, overlay: false, pidns: false, netns: false };
+  const restriction = detectUsernsRestriction({ launcher });
+  const none = { launcher, root, restriction, userns: false, overlay: false, pidns: false, netns: false };
   if (!launcher) {
     probed = { ...none, available: false, reason };
     return probed;
@@ -450,7 +466,7 @@ export function probeSandbox({ refresh = false } = {}): SandboxProbe {
   const nsStatus = runProbe(launcher, base());
   const nsReason = describe(nsStatus, 'user and mount namespaces are unavailable');
   if (nsReason) {
-    probed = { ...none, available: false, reason: nsReason };
+    probed = { ...none, available: false, reason: blameRestriction(nsReason, restriction, root) };
     return probed;
   }
   const dir = mkdtempSync(join(tmpdir(), 'branching-probe-'));
@@ -472,12 +488,13 @@ export function probeSandbox({ refresh = false } = {}): SandboxProbe {
   probed = {
     launcher,
     root,
+    restriction,
     userns: true,
     overlay: overlayReason === null,
     pidns: pidReason === null,
     netns: netReason === null,
     available: overlayReason === null,
-    reason: overlayReason ?? pidReason ?? netReason,
+    reason: (overlayReason && blameRestriction(overlayReason, restriction, root)) ?? pidReason ?? netReason,
   };
   return probed;
 }
