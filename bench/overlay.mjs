@@ -4,7 +4,7 @@
 //  - launcher spawn + `node -e 0` vs a plain `node -e 0` (and `branching run -- node -e 0`);
 //  - I/O inside a branch (require of typescript, a `find` walk, `git status`) vs the same in the workspace.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -135,27 +135,48 @@ function mkdirTreeLike(project, dir, changes) {
   return dir;
 }
 
-function spawnRow(work) {
-  const spec = ['userns', 'mountns', `helper\t${work}`].join('\n');
-  const launched = () =>
-    spawnSync(LAUNCHER, ['-e', '0'], {
-      env: { ...process.env, BRANCHING_LAUNCH_SPEC: spec, BRANCHING_LAUNCH_EXEC: process.execPath },
-      stdio: 'ignore',
-    });
-  const plain = () => spawnSync(process.execPath, ['-e', '0'], { stdio: 'ignore' });
+/** As root, each command also runs as nobody (setpriv in front of both sides, so the ratio stays paired). */
+const NOBODY = process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).status === 0;
+
+function asUser(user, file, args) {
+  if (user === 'root' || !NOBODY) return [file, args];
+  return ['setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', file, ...args]];
+}
+
+function spawnRow(work, user) {
+  const helperSpec = ['userns', 'mountns', `helper\t${work}`].join('\n');
+  // BranchContext's shape with network: false: what a sandboxed test run pays at start.
+  const contextSpec = ['userns', 'mountns', 'netns', 'rdonly\t/', 'pidns'].join('\n');
+  const launch = (spec) => () => {
+    const [file, args] = asUser(user, LAUNCHER, ['-e', '0']);
+    const env = { ...process.env, BRANCHING_LAUNCH_SPEC: spec, BRANCHING_LAUNCH_EXEC: process.execPath };
+    const r = spawnSync(file, args, { env, stdio: 'ignore' });
+    if (r.status !== 0) throw new Error(`the launcher failed (${spec.replace(/\n/g, ' ')}): ${r.status}`);
+  };
+  const plain = () => spawnSync(...asUser(user, process.execPath, ['-e', '0']), { stdio: 'ignore' });
   const cli = () =>
-    spawnSync(process.execPath, [join(root, 'dist', 'cli.js'), 'run', '--', process.execPath, '-e', '0'], {
+    spawnSync(...asUser(user, process.execPath, [join(root, 'dist', 'cli.js'), 'run', '--', process.execPath, '-e', '0']), {
       cwd: work,
       stdio: 'ignore',
     });
-  const t = { plain: [], launcher: [], cli: [] };
+  const t = { plain: [], launcher: [], context: [], cli: [] };
   for (let r = 0; r < REPS * 4; r++) {
     t.plain.push(timeSync(plain));
-    t.launcher.push(timeSync(launched));
+    t.launcher.push(timeSync(launch(helperSpec)));
+    t.context.push(timeSync(launch(contextSpec)));
     if (r % 4 === 0) t.cli.push(timeSync(cli));
   }
   const p = median(t.plain);
-  return { plain: p, launcher: median(t.launcher), cli: median(t.cli), ratio: median(t.launcher) / p, cliRatio: median(t.cli) / p };
+  return {
+    user,
+    plain: p,
+    launcher: median(t.launcher),
+    context: median(t.context),
+    cli: median(t.cli),
+    ratio: median(t.launcher) / p,
+    contextRatio: median(t.context) / p,
+    cliRatio: median(t.cli) / p,
+  };
 }
 
 async function ioRows(work) {
@@ -217,19 +238,22 @@ export async function run({ backends }) {
       ['overlay commit', 'copy the files', 'ratio'],
       [{ 'overlay commit': fmtMs(commit.commit), 'copy the files': fmtMs(commit.copy), ratio: `${commit.ratio.toFixed(2)}×` }],
     );
-    const spawn = spawnRow(work);
+    chmodSync(work, 0o755);
+    const spawns = [spawnRow(work, process.getuid?.() === 0 ? 'root' : 'user')];
+    if (NOBODY) spawns.push(spawnRow(work, 'nobody'));
     printTable(
-      `Sandbox spawn (median of ${REPS * 4}) vs a plain \`node -e 0\``,
-      ['plain node -e 0', 'launcher + node -e 0', 'ratio', 'branching run -- node -e 0', 'ratio (cli)'],
-      [
-        {
-          'plain node -e 0': fmtMs(spawn.plain),
-          'launcher + node -e 0': fmtMs(spawn.launcher),
-          ratio: `${spawn.ratio.toFixed(3)}×`,
-          'branching run -- node -e 0': fmtMs(spawn.cli),
-          'ratio (cli)': `${spawn.cliRatio.toFixed(2)}×`,
-        },
-      ],
+      `Sandbox spawn (median of ${REPS * 4}, interleaved) vs a plain \`node -e 0\` as the same user`,
+      ['user', 'plain node -e 0', 'launcher + helper', 'ratio', 'BranchContext spec', 'ratio (context)', 'branching run', 'ratio (cli)'],
+      spawns.map((spawn) => ({
+        user: spawn.user,
+        'plain node -e 0': fmtMs(spawn.plain),
+        'launcher + helper': fmtMs(spawn.launcher),
+        ratio: `${spawn.ratio.toFixed(3)}×`,
+        'BranchContext spec': fmtMs(spawn.context),
+        'ratio (context)': `${spawn.contextRatio.toFixed(3)}×`,
+        'branching run': fmtMs(spawn.cli),
+        'ratio (cli)': `${spawn.cliRatio.toFixed(2)}×`,
+      })),
     );
     const io = await ioRows(work);
     printTable(
@@ -243,7 +267,7 @@ export async function run({ backends }) {
         'first run in branch': fmtMs(r.first),
       })),
     );
-    return { create, commit, spawn, io };
+    return { create, commit, spawn: spawns, io };
   } finally {
     for (const name of readdirSync(work)) rmSync(join(work, name), { recursive: true, force: true });
     rmSync(work, { recursive: true, force: true });

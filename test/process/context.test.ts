@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -116,6 +116,32 @@ describe.each(modes)('BranchContext ($name)', (mode) => {
     const err = (await ctx.wait().catch((e) => e)) as ProcessFailure;
     expect(err.code).toBe('ERR_BRANCH_PROCESS_ABORTED');
   });
+
+  it.skipIf(skip)(
+    'commit() refuses while a context runs in the branch (ERR_BRANCH_IN_USE) and works once it ended',
+    async () => {
+      const b = await project.ws.branch(`in-use-${mode.name}`);
+      const before = readFileSync(join(project.dir, 'package.json'), 'utf8');
+      const ctx = new BranchContext(['sh', '-c', 'echo started; echo held > held.txt; read _; echo done >> held.txt'], {
+        ...opts,
+        workspace: b,
+      });
+      await readUntil(ctx.stdout, 'started');
+      const err = await b.commit().catch((e) => e);
+      expect(isBranchingError(err, 'CommitError')).toBe(true);
+      expect(err).toMatchObject({ code: 'ERR_BRANCH_IN_USE', branchPath: b.branchPath });
+      expect(b.state).toBe('open');
+      expect(existsSync(join(project.dir, 'held.txt'))).toBe(false);
+      expect(readFileSync(join(project.dir, 'package.json'), 'utf8')).toBe(before);
+      ctx.stdin?.end('\n');
+      await ctx.wait();
+      await b.commit();
+      expect(readFileSync(join(project.dir, 'held.txt'), 'utf8')).toBe('held\ndone\n');
+      await project.ws.withBranch(`in-use-cleanup-${mode.name}`, async (c) => {
+        rmSync(join(c.path, 'held.txt'));
+      });
+    },
+  );
 
   it.skipIf(skip)('an AbortSignal aborts the context', async () => {
     await using b = await project.ws.branch(`signal-${mode.name}`);
