@@ -276,7 +276,55 @@ static int check_path(const char *p, int colon_ok) {
   return EPERM;
 }
 
-static int helper_request(char *req, const char **op, const char **bad) {
+/* The mounts this helper made, by mount id: it unmounts only those, so a
+ * workload cannot strip a mount the launcher set up (the project's branch)
+ * to reveal what lies beneath it. */
+static unsigned long long *own_mounts;
+static size_t n_own, cap_own;
+
+static int mount_id_of(const char *path, unsigned long long *id) {
+  struct statx stx;
+  if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &stx) < 0) return errno;
+  if (!(stx.stx_mask & STATX_MNT_ID)) return ENOSYS; /* Linux < 5.8 */
+  *id = stx.stx_mnt_id;
+  return 0;
+}
+
+static int remember_mount(const char *target) {
+  unsigned long long id = 0;
+  int err = mount_id_of(target, &id);
+  if (err) return err;
+  if (n_own == cap_own) {
+    size_t cap = cap_own ? cap_own * 2 : 64;
+    unsigned long long *grown = realloc(own_mounts, cap * sizeof *grown);
+    if (!grown) return ENOMEM;
+    own_mounts = grown, cap_own = cap;
+  }
+  own_mounts[n_own++] = id;
+  return 0;
+}
+
+/* Removes `target`'s top mount from the list; EPERM when the helper did not make it. */
+static int forget_mount(const char *target) {
+  unsigned long long id = 0;
+  int err = mount_id_of(target, &id);
+  if (err) return err;
+  for (size_t i = 0; i < n_own; i++) {
+    if (own_mounts[i] != id) continue;
+    own_mounts[i] = own_mounts[--n_own];
+    return 0;
+  }
+  return EPERM;
+}
+
+/* A mount the helper made and could not record is undone: it must never hold a mount it cannot account for. */
+static int mounted(const char *target) {
+  int err = remember_mount(target);
+  if (err) umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW);
+  return err;
+}
+
+static int helper_request(char *req, const char **op, const char **bad, const char **msg) {
   char *f[7];
   int nf = 0;
   for (char *save = NULL, *t = strtok_r(req, "\t", &save); t && nf < 7; t = strtok_r(NULL, "\t", &save)) f[nf++] = t;
@@ -298,19 +346,22 @@ static int helper_request(char *req, const char **op, const char **bad) {
       }
     }
     *bad = f[1];
-    return mount_overlay(f[1], f[2], f[3], f[4], nf == 6 ? f[5] : NULL) < 0 ? errno : 0;
+    return mount_overlay(f[1], f[2], f[3], f[4], nf == 6 ? f[5] : NULL) < 0 ? errno : mounted(f[1]);
   }
   if (nf == 2 && !strcmp(f[0], "umount")) {
     if ((err = check_path(f[1], 1))) return *bad = f[1], err;
     *bad = f[1];
+    if ((err = forget_mount(f[1]))) return *msg = "the helper unmounts only mounts it made", err;
     return umount2(f[1], MNT_DETACH | UMOUNT_NOFOLLOW) < 0 ? errno : 0;
   }
-  if (nf == 4 && !strcmp(f[0], "bind") && (!strcmp(f[3], "ro") || !strcmp(f[3], "rw"))) {
+  /* read-only only: a writable bind could expose a tree the workload may not write */
+  if (nf == 4 && !strcmp(f[0], "bind") && !strcmp(f[3], "ro")) {
     if ((err = check_path(f[1], 1))) return *bad = f[1], err;
     if ((err = check_path(f[2], 1))) return *bad = f[2], err;
     *bad = f[2];
-    return bind_mount(f[1], f[2], !strcmp(f[3], "ro")) < 0 ? errno : 0;
+    return bind_mount(f[1], f[2], 1) < 0 ? errno : mounted(f[2]);
   }
+  if (nf == 4 && !strcmp(f[0], "bind")) return *bad = f[2], *msg = "the helper makes read-only binds only", EPERM;
   return EINVAL;
 }
 
@@ -331,10 +382,10 @@ static _Noreturn void helper_main(int sock) {
     int out = sock;
     struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
     if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) memcpy(&out, CMSG_DATA(c), sizeof out);
-    const char *op = "request", *bad = NULL;
-    int err = (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? E2BIG : helper_request(req, &op, &bad);
-    size_t len = err ? error_json(reply, sizeof reply, op, -1, err, bad,
-                                  err == EPERM && bad ? "path is outside the helper's allowed roots" : NULL)
+    const char *op = "request", *bad = NULL, *why = NULL;
+    int err = (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ? E2BIG : helper_request(req, &op, &bad, &why);
+    if (err == EPERM && bad && !why) why = "path is outside the helper's allowed roots";
+    size_t len = err ? error_json(reply, sizeof reply, op, -1, err, bad, why)
                      : (size_t)snprintf(reply, sizeof reply, "{\"ok\":true}\n");
     while (send(out, reply, len, MSG_NOSIGNAL) < 0 && errno == EINTR) {}
     if (out != sock) close(out);

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ArgumentError, isBranchingError, MountError, NamespaceError } from '../../src/core/errors.ts';
-import { checkHelperReply, overlayRequest, unmountRequest } from '../../src/sandbox/helper-client.ts';
+import { bindRequest, checkHelperReply, overlayRequest, unmountRequest } from '../../src/sandbox/helper-client.ts';
 import {
   LaunchSpec,
   locateLauncher,
@@ -442,6 +442,51 @@ describe.skipIf(!hasOverlay)('launcher: overlay', () => {
     expect(errors[1]).toMatchObject({ op: 'overlay', errnoCode: 'EINVAL', path: `${root}/../outside` });
     expect(errors[2]).toMatchObject({ op: 'mount', errnoCode: 'EINVAL' });
     expect(readdirSync(outside)).toEqual([]);
+  });
+});
+
+describe.skipIf(!hasOverlay)('launcher: what the helper refuses', () => {
+  it('unmounts only mounts it made, and binds read-only only', async () => {
+    const root = join(dir, 'confined');
+    const [lower, upper, work, project, layerUp, layerWork, bound] = [
+      'lower',
+      'upper',
+      'work',
+      'project',
+      'layer-upper',
+      'layer-work',
+      'bound',
+    ].map((d) => join(root, d));
+    for (const d of [root, lower, upper, work, project, layerUp, layerWork, bound]) mkdirSync(d);
+    writeFileSync(join(project, 'real.txt'), 'real');
+    // The launcher mounts the project's branch; the helper serves the workload afterwards.
+    const spec = ns()
+      .overlay({ target: project, lowers: [project], upper, work })
+      .helper([root]);
+    const requests = [
+      unmountRequest(project), // the launcher's mount: refused
+      bindRequest(project, bound), // rw: refused
+      bindRequest(project, bound, { readonly: true }),
+      overlayRequest({ target: project, lowers: [project], upper: layerUp, work: layerWork }),
+      unmountRequest(project), // the helper's own layer: allowed
+      unmountRequest(project), // the launcher's branch again: still refused
+      unmountRequest(bound), // the helper's own bind: allowed
+    ];
+    const script = `
+      const n = require(${JSON.stringify(addonFile)});
+      const fd = Number(process.env.BRANCHING_HELPER_FD);
+      const replies = JSON.parse(process.argv[1]).map((r) => n.helperCall(fd, r));
+      require('fs').writeFileSync(${JSON.stringify(join(project, 'written.txt'))}, 'x');
+      console.log(JSON.stringify(replies));`;
+    const r = await run(spec, process.execPath, ['-e', script, JSON.stringify(requests)]);
+    expect(r.code, r.stderr).toBe(0);
+    const replies = (JSON.parse(r.stdout) as string[]).map((reply) => JSON.parse(reply));
+    expect(replies.map((x) => x.ok === true || x.code)).toEqual(['EPERM', 'EPERM', true, true, true, 'EPERM', true]);
+    expect(replies[0].message).toMatch(/only mounts it made/);
+    expect(replies[1].message).toMatch(/read-only binds only/);
+    // The workload's write landed in the launcher's branch, which it could not strip away.
+    expect(readFileSync(join(upper, 'written.txt'), 'utf8')).toBe('x');
+    expect(readdirSync(project)).toEqual(['real.txt']);
   });
 });
 
