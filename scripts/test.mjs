@@ -20,6 +20,7 @@ const UNPRIVILEGED_SUITES = [
   'test/plugins/jest/sandbox.test.ts',
   'test/plugins/jest/rollback.test.ts',
   'test/plugins/jest/snapshots.test.ts',
+  'test/plugins/jest/escape.test.ts',
   // Suite tools and sandboxed pattern candidates: every run goes through the sandbox.
   'test/suite/speculate.test.ts',
   'test/suite/flaky.test.ts',
@@ -32,7 +33,7 @@ const UNPRIVILEGED_SUITES = [
  * overlay backend works through the launcher's mount helper: the semantic
  * suite then covers overlay and clone.
  */
-const UNPRIVILEGED_LAUNCHED_SUITES = ['test/core', 'test/backends'];
+const UNPRIVILEGED_LAUNCHED_SUITES = ['test/core', 'test/backends', 'test/process/escape.test.ts'];
 const extraArgs = process.argv.slice(2);
 
 function runVitest(label, args, { asUser, launched = false, extraEnv } = {}) {
