@@ -564,21 +564,31 @@ static int write_root_maps(const char **bad) {
  * inside. Root maps every uid but (uid_t)-2 onto itself, so that files of any
  * owner stay writable by their owner (a full 0..2^32-1 map would look like the
  * initial namespace to tools that check for it). Others map only themselves. */
+/* Maps the caller's own uid and gid (taken before unshare: unmapped, getuid() says 65534). */
+static void map_self(int i, uid_t uid, gid_t gid) {
+  char map[64];
+  /* mapping uid 0 of the parent namespace needs CAP_SETFCAP there: uid 0 inside another sandbox has none */
+  const char *why = uid == 0 ? "uid 0 without capabilities (inside another sandbox, such as `branching run`) "
+                                    "cannot map itself into a nested user namespace: the kernel requires CAP_SETFCAP"
+                                  : NULL;
+  if (write_file("/proc/self/setgroups", "deny") < 0) fail("userns", i, errno, "/proc/self/setgroups", NULL, 126);
+  snprintf(map, sizeof map, "%u %u 1", (unsigned)uid, (unsigned)uid);
+  if (write_file("/proc/self/uid_map", map) < 0) fail("userns", i, errno, "/proc/self/uid_map", why, 126);
+  snprintf(map, sizeof map, "%u %u 1", (unsigned)gid, (unsigned)gid);
+  if (write_file("/proc/self/gid_map", map) < 0) fail("userns", i, errno, "/proc/self/gid_map", why, 126);
+}
+
 static void enter_userns(int i) {
-  if (getuid() == 0) {
-    const char *bad = NULL;
-    int err = write_root_maps(&bad);
-    if (err) fail("userns", i, err, bad, NULL, 126);
-  } else {
-    char map[64];
-    uid_t uid = getuid();
-    gid_t gid = getgid();
-    if (unshare(CLONE_NEWUSER) < 0) fail("userns", i, errno, NULL, NULL, 126);
-    if (write_file("/proc/self/setgroups", "deny") < 0) fail("userns", i, errno, "/proc/self/setgroups", NULL, 126);
-    snprintf(map, sizeof map, "%u %u 1", (unsigned)uid, (unsigned)uid);
-    if (write_file("/proc/self/uid_map", map) < 0) fail("userns", i, errno, "/proc/self/uid_map", NULL, 126);
-    snprintf(map, sizeof map, "%u %u 1", (unsigned)gid, (unsigned)gid);
-    if (write_file("/proc/self/gid_map", map) < 0) fail("userns", i, errno, "/proc/self/gid_map", NULL, 126);
+  const char *bad = NULL;
+  uid_t uid = getuid();
+  gid_t gid = getgid();
+  /* uid 0 without CAP_SETUID over its namespace cannot map every uid (EPERM): it maps only itself */
+  int err = uid == 0 ? write_root_maps(&bad) : -1;
+  if (err == -1 || err == EPERM) {
+    if (err == -1 && unshare(CLONE_NEWUSER) < 0) fail("userns", i, errno, NULL, NULL, 126);
+    map_self(i, uid, gid);
+  } else if (err) {
+    fail("userns", i, err, bad, NULL, 126);
   }
   in_userns = 1;
 }

@@ -17,6 +17,7 @@ export {
 } from './sandbox/apparmor.ts';
 export { HelperClient } from './sandbox/helper-client.ts';
 export {
+  extraWritableDirs,
   LaunchSpec,
   type LaunchStatus,
   locateLauncher,

@@ -10,12 +10,22 @@
  * ':' and so cannot contain one.
  */
 import { type ChildProcess, type StdioOptions, spawn, spawnSync } from 'node:child_process';
-import { accessSync, chmodSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  accessSync,
+  chmodSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { ArgumentError, MountError, NamespaceError } from '../core/errors.ts';
+import { ArgumentError, isBranchingError, MountError, NamespaceError } from '../core/errors.ts';
 import { blameRestriction, detectUsernsRestriction, type UsernsRestriction } from './apparmor.ts';
 
 /** The nearest ancestor directory of this module with a package.json named "branching" (src/sandbox and dist/ differ in depth). */
@@ -246,6 +256,37 @@ export class LaunchSpec {
   }
 }
 
+/**
+ * Directories outside the project that sandboxed test workers may write
+ * (BRANCHING_WRITABLE: absolute paths joined by ':'), canonical; everything
+ * else but the branch and TMPDIR is read-only there.
+ */
+export function extraWritableDirs(env: NodeJS.ProcessEnv = process.env): string[] {
+  const text = env.BRANCHING_WRITABLE;
+  if (!text) return [];
+  return text
+    .split(':')
+    .filter((p) => p !== '')
+    .map((p) => {
+      if (!isAbsolute(p)) {
+        throw new ArgumentError(`BRANCHING_WRITABLE must list absolute paths; got ${p}`, {
+          argument: 'BRANCHING_WRITABLE',
+          path: p,
+        });
+      }
+      try {
+        return checkSpecPath(realpathSync(p), 'BRANCHING_WRITABLE');
+      } catch (err) {
+        if (isBranchingError(err, 'ArgumentError')) throw err;
+        throw new ArgumentError(`BRANCHING_WRITABLE names ${p}, which does not exist`, {
+          argument: 'BRANCHING_WRITABLE',
+          path: p,
+          cause: err,
+        });
+      }
+    });
+}
+
 // ---------------------------------------------------------------------------
 // Status and errors
 
@@ -331,15 +372,15 @@ export interface SandboxedProcess {
 }
 
 /**
- * The launcher's own variables. An enclosing sandbox's helper socket never
- * reaches a workload that does not own it (the launcher closes it as well).
+ * The launcher's own variables. BRANCHING_HELPER_FD, if this process has one,
+ * stays: it tells the launcher which inherited socket to close, so that an
+ * enclosing sandbox's helper never reaches a workload that does not own it.
  */
 export function launchEnv(spec: LaunchSpec | string, exec: string, statusFd?: number): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     BRANCHING_LAUNCH_SPEC: spec.toString(),
     BRANCHING_LAUNCH_EXEC: exec,
     BRANCHING_LAUNCH_PARENT: String(process.pid),
-    BRANCHING_HELPER_FD: undefined,
   };
   if (statusFd !== undefined) env.BRANCHING_LAUNCH_STATUS_FD = String(statusFd);
   return env;

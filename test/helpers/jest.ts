@@ -85,6 +85,8 @@ export function runJest(project: FixtureProject, run: JestRunOptions = {}): Prom
     JEST_FIXTURE_MODE: run.mode ?? 'environment',
     JEST_FIXTURE_CACHE: join(project.scratch, `cache-${run.jest ?? 30}`),
     JEST_FIXTURE_REPORT: lines,
+    // the fixtures report through files outside the project, which the sandbox makes read-only
+    BRANCHING_WRITABLE: project.scratch,
     ...(run.options ? { JEST_FIXTURE_OPTIONS: JSON.stringify(run.options) } : {}),
     ...run.env,
   });

@@ -8,7 +8,7 @@
 const { spawnSync } = require('node:child_process');
 const { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmdirSync } = require('node:fs');
 const { dirname, join } = require('node:path');
-const { LaunchSpec, Workspace, locateLauncher, parseStatus } = require('branching');
+const { LaunchSpec, Workspace, extraWritableDirs, locateLauncher, parseStatus } = require('branching');
 const { requireJestModule, resolveJestModule } = require('./jest-modules.js');
 const { parseOptions } = require('./options.js');
 const { notice } = require('./notice.js');
@@ -34,6 +34,18 @@ function projectOptions(tests) {
     }
   }
   return [...byConfig.values()].filter(Boolean);
+}
+
+/** Jest's transform caches, which workers write; created now, since a bind needs an existing dir. */
+function cacheDirsOf(tests) {
+  const dirs = new Set();
+  for (const test of tests) {
+    const dir = test.context.config.cacheDirectory;
+    if (typeof dir !== 'string' || dir === '') continue;
+    mkdirSync(dir, { recursive: true });
+    dirs.add(realpathSync(dir));
+  }
+  return dirs;
 }
 
 /**
@@ -88,6 +100,13 @@ function planSandbox(tests) {
   }
   const spec = new LaunchSpec().userns().mountns();
   if (!network) spec.netns();
+  // Everything but the branched roots, their run dirs, Jest's caches and BRANCHING_WRITABLE is
+  // read-only in a worker.
+  spec.rdonly('/');
+  const writable = [...Object.keys(runDirs), ...Object.values(runDirs), ...cacheDirsOf(tests), ...extraWritableDirs()];
+  for (const dir of new Set(writable)) {
+    spec.writable(dir);
+  }
   // A PID namespace with a fresh /proc: test code sees no host process (no /proc/<pid>/root).
   spec.pidns().helper([...Object.keys(runDirs), ...Object.values(runDirs)]);
   const plan = { launcher, spec: spec.toString(), runDirs, network };

@@ -143,7 +143,13 @@ export class SandboxPoolWorker {
     for (const d of ['upper', 'work', 'real', 'tmp', 't']) mkdirSync(join(this.dir, d), { recursive: true });
     const spec = new core.LaunchSpec().userns().mountns();
     if (!this.options.network) spec.netns();
-    spec.bind(this.root, realView);
+    // Read-only but for the worker's own dir (layers, the real root for snapshots),
+    // BRANCHING_WRITABLE and the mounts made after this: the branch, TMPDIR, per-test layers.
+    const kept = join(stateDir, 'vitest-kept'); // where workers keep failing tests' layers
+    mkdirSync(kept, { recursive: true });
+    spec.rdonly('/').writable(this.dir).writable(kept);
+    for (const dir of core.extraWritableDirs()) spec.writable(dir);
+    spec.bind(this.root, realView).writable(realView);
     this.addOverlay(spec);
     // Vitest 5 workers write coverage files themselves (Vitest 4 sends them to the main process):
     // the real reports directory, which Vitest creates before the workers start, shows through.
