@@ -362,9 +362,9 @@ function assertTopMountIs(target: string, upper: string): void {
       code: 'ERR_BRANCHING_LAYER_GONE',
     });
   }
-  const superOptions = top.split(' - ')[1]?.split(' ')[2] ?? '';
+  const [fstype, , superOptions = ''] = top.split(' - ')[1]?.split(' ') ?? [];
   const upperOption = superOptions.split(',').find((o) => o.startsWith('upperdir='));
-  if (upperOption && unescapeMountPath(upperOption.slice('upperdir='.length)) !== upper) {
+  if (fstype !== 'overlay' || !upperOption || unescapeMountPath(upperOption.slice('upperdir='.length)) !== upper) {
     throw new LayerError(`something else is mounted over the top layer at ${target}: unmount it first`, {
       path: target,
       code: 'ERR_BRANCHING_LAYER_COVERED',

@@ -1,4 +1,4 @@
-import { lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -71,8 +71,11 @@ describe.skipIf(skipUnless(choice.mounter !== null, 'overlay mounts', choice.rea
     });
 
     afterEach(async () => {
-      while (stack.depth > 0) stack.pop();
-      for (const point of mountsUnder(tmp.path)) choice.mounter!.unmount(point);
+      try {
+        while (stack.depth > 0) stack.pop();
+      } finally {
+        for (const point of mountsUnder(tmp.path)) choice.mounter!.unmount(point);
+      }
       await removeLayerDir(tmp.path);
     });
 
@@ -199,6 +202,210 @@ describe.skipIf(skipUnless(choice.mounter !== null, 'overlay mounts', choice.rea
       expect(await snapshot(target)).toEqual(before);
       stack.pop();
       expect(readdirSync(scratch)).toEqual([]);
+    });
+
+    describe('commitTo()', () => {
+      let real: string;
+      let view: string;
+
+      /** The layers go over `view`, a bind of the real tree: the real tree stays reachable at `real`. */
+      beforeEach(async () => {
+        real = target;
+        view = join(tmp.path, 'view');
+        await fs.mkdir(view);
+        choice.mounter!.bind(real, view);
+        stack = new LayerStack({ target: view, scratch });
+      });
+
+      it('lands modifications, new files, deletions and file<->dir swaps: the real tree equals the merged view', async () => {
+        stack.push('test');
+        await fs.writeFile(join(view, 'a.txt'), 'modified');
+        await fs.mkdir(join(view, 'n', 'deep'), { recursive: true });
+        await fs.writeFile(join(view, 'n', 'deep', 'new.txt'), 'new');
+        await fs.rm(join(view, 'keep.txt'));
+        await fs.rm(join(view, 'd', 'x'));
+        // file -> dir
+        await fs.rm(join(view, 'mode.sh'));
+        await fs.mkdir(join(view, 'mode.sh'));
+        await fs.writeFile(join(view, 'mode.sh', 'inner'), 'inner');
+        // dir -> file
+        await fs.rm(join(view, 'd', 'sub'), { recursive: true });
+        await fs.writeFile(join(view, 'd', 'sub'), 'now a file');
+        await fs.rm(join(view, 'link'));
+        await fs.symlink('n/deep/new.txt', join(view, 'link'));
+        const merged = await snapshot(view);
+        expect(await snapshot(real)).toEqual(before);
+
+        await stack.commitTo(real);
+        expect(stack.depth).toBe(0);
+        expect(await snapshot(real)).toEqual(merged);
+        // With the layer gone the view shows the real tree: the same.
+        expect(await snapshot(view)).toEqual(merged);
+        expect(readdirSync(scratch)).toEqual([]);
+        // The journal finished: nothing is left to replay.
+        const state = join(tmp.path, '.branching');
+        const [stateDir] = readdirSync(state);
+        expect(readdirSync(join(state, stateDir, 'txn'))).toEqual([]);
+        expect(readFileSync(join(state, stateDir, 'main.version'), 'utf8')).toBe('1');
+      });
+
+      it("commits only the top layer's changes: the file layer's stay in the file layer", async () => {
+        stack.push('file');
+        await fs.writeFile(join(view, 'setup.txt'), 'from beforeAll');
+        stack.push('test');
+        await fs.writeFile(join(view, 'test.txt'), 'from the test');
+        await stack.commitTo(real);
+        expect(stack.depth).toBe(1);
+        expect(await fs.readFile(join(real, 'test.txt'), 'utf8')).toBe('from the test');
+        expect(await fs.readdir(real)).not.toContain('setup.txt');
+        expect(await fs.readdir(view)).toEqual(expect.arrayContaining(['setup.txt', 'test.txt']));
+        stack.pop();
+        expect(await fs.readdir(view)).not.toContain('setup.txt');
+      });
+
+      it('refuses the target itself (or a path in it) as the workspace, changing nothing', async () => {
+        stack.push('test');
+        await fs.writeFile(join(view, 'a.txt'), 'modified');
+        const merged = await snapshot(view);
+        for (const bad of [view, join(view, 'd')]) {
+          const err = await stack.commitTo(bad).catch((e: unknown) => e);
+          expect(err).toBeInstanceOf(ArgumentError);
+          expect(err).toMatchObject({ argument: 'workspaceRoot', code: 'ERR_BRANCHING_LAYER_COMMIT_INSIDE' });
+        }
+        const relative = await stack.commitTo('real').catch((e: unknown) => e);
+        expect(relative).toMatchObject({ name: 'ArgumentError', argument: 'workspaceRoot' });
+        expect(stack.depth).toBe(1);
+        expect(await snapshot(view)).toEqual(merged);
+        expect(await snapshot(real)).toEqual(before);
+      });
+    });
+
+    describe('bad input', () => {
+      /** Nothing changed: the tree, the scratch dir and the mount table are as before. */
+      async function expectUntouched(mounts: string[]): Promise<void> {
+        expect(await snapshot(target)).toEqual(before);
+        expect(readdirSync(scratch)).toEqual([]);
+        expect(mountsUnder(tmp.path)).toEqual(mounts);
+      }
+
+      it('rejects a target that is not an absolute path to a directory', async () => {
+        for (const [bad, code] of [
+          ['project', 'ERR_BRANCHING_ARGUMENT'],
+          ['', 'ERR_BRANCHING_ARGUMENT'],
+          [join(tmp.path, 'missing'), 'ERR_BRANCHING_ARGUMENT'],
+          [join(target, 'a.txt'), 'ERR_BRANCHING_ARGUMENT'],
+        ] as const) {
+          const err = (() => {
+            try {
+              new LayerStack({ target: bad, scratch });
+            } catch (e) {
+              return e;
+            }
+          })();
+          expect(err).toBeInstanceOf(ArgumentError);
+          expect(err).toMatchObject({ argument: 'target', code });
+        }
+        await expectUntouched([]);
+      });
+
+      it('rejects a scratch dir inside the target, or a path overlay options cannot carry', async () => {
+        const inside = join(target, 'd');
+        expect(() => new LayerStack({ target, scratch: inside })).toThrow(
+          expect.objectContaining({
+            name: 'ArgumentError',
+            argument: 'scratch',
+            code: 'ERR_BRANCHING_LAYER_SCRATCH_INSIDE',
+          }),
+        );
+        expect(() => new LayerStack({ target, scratch: target })).toThrow(
+          expect.objectContaining({ argument: 'scratch', code: 'ERR_BRANCHING_LAYER_SCRATCH_INSIDE' }),
+        );
+        const comma = join(tmp.path, 'a,b');
+        await fs.mkdir(comma);
+        expect(() => new LayerStack({ target, scratch: comma })).toThrow(
+          expect.objectContaining({ argument: 'scratch', code: 'ERR_BRANCHING_UNSAFE_PATH' }),
+        );
+        await fs.rmdir(comma);
+        await expectUntouched([]);
+      });
+
+      it('pop(), changes(), keep() and commitTo() on an empty stack throw a LayerError', async () => {
+        expect(() => stack.pop()).toThrow(LayerError);
+        expect(() => stack.pop()).toThrow(expect.objectContaining({ code: 'ERR_BRANCHING_LAYER_EMPTY', path: target }));
+        for (const call of [
+          () => stack.changes(),
+          () => stack.keep(join(tmp.path, 'kept')),
+          () => stack.commitTo(tmp.path),
+        ]) {
+          const err = await call().catch((e: unknown) => e);
+          expect(err).toBeInstanceOf(LayerError);
+          expect(err).toMatchObject({ code: 'ERR_BRANCHING_LAYER_EMPTY' });
+        }
+        expect(() => stack.push('')).toThrow(expect.objectContaining({ name: 'ArgumentError', argument: 'name' }));
+        expect(stack.depth).toBe(0);
+        await expectUntouched([]);
+        expect(await fs.readdir(tmp.path)).toEqual(['project', 'scratch']);
+      });
+
+      it('keep() refuses a destination inside the target or an earlier kept layer, leaving the layer mounted', async () => {
+        stack.push('test');
+        await fs.writeFile(join(target, 'a.txt'), 'changed');
+        const merged = await snapshot(target);
+        const mounts = mountsUnder(tmp.path);
+        const inside = await stack.keep(join(target, 'kept')).catch((e: unknown) => e);
+        expect(inside).toBeInstanceOf(ArgumentError);
+        expect(inside).toMatchObject({ argument: 'dest', code: 'ERR_BRANCHING_LAYER_DEST_INSIDE' });
+        const relative = await stack.keep('kept').catch((e: unknown) => e);
+        expect(relative).toMatchObject({ name: 'ArgumentError', argument: 'dest' });
+        const taken = join(tmp.path, 'taken');
+        await fs.mkdir(join(taken, 'changes'), { recursive: true });
+        const twice = await stack.keep(taken).catch((e: unknown) => e);
+        expect(twice).toMatchObject({
+          name: 'ArgumentError',
+          argument: 'dest',
+          code: 'ERR_BRANCHING_LAYER_DEST_TAKEN',
+        });
+        expect(stack.depth).toBe(1);
+        expect(await snapshot(target)).toEqual(merged);
+        expect(mountsUnder(tmp.path)).toEqual(mounts);
+        stack.pop();
+        await expectUntouched([]);
+      });
+
+      it('pop() refuses to unmount a mount that is not its layer', async () => {
+        stack.push('test');
+        const other = join(tmp.path, 'other');
+        await fs.mkdir(other);
+        await fs.writeFile(join(other, 'other.txt'), 'other');
+        choice.mounter!.bind(other, target);
+        expect(() => stack.pop()).toThrow(
+          expect.objectContaining({ name: 'LayerError', code: 'ERR_BRANCHING_LAYER_COVERED' }),
+        );
+        expect(stack.depth).toBe(1);
+        expect(await fs.readdir(target)).toEqual(['other.txt']);
+        choice.mounter!.unmount(target);
+        stack.pop();
+        await expectUntouched([]);
+      });
+    });
+
+    it(`${CYCLES} file/test push-pop cycles leave no mount, scratch dir or descriptor behind`, async () => {
+      const cycle = async (i: number) => {
+        stack.push('file');
+        stack.push(`test ${i}`);
+        await fs.writeFile(join(target, 'a.txt'), String(i));
+        await fs.rm(join(target, 'd'), { recursive: true });
+        stack.pop();
+        stack.pop();
+      };
+      await cycle(-1); // warm up: lazily opened descriptors (the mount helper's, the addon's) count as before
+      const fds = openFds();
+      for (let i = 0; i < CYCLES; i++) await cycle(i);
+      expect(mountsUnder(target)).toEqual([]);
+      expect(mountsUnder(scratch)).toEqual([]);
+      expect(readdirSync(scratch)).toEqual([]);
+      expect(openFds()).toBe(fds);
+      expect(await snapshot(target)).toEqual(before);
     });
   },
 );
