@@ -150,7 +150,12 @@ export class LayerStack {
       if (below >= 0) closeSync(below);
       removeLayerDirSync(dir);
       if (this.layers.length === 0) this.closeStack();
-      throw mountError(`cannot mount layer ${JSON.stringify(name)} over ${this.target}`, this.target, err);
+      throw mountError(
+        `cannot mount layer ${JSON.stringify(name)} over ${this.target}`,
+        this.target,
+        err,
+        this.mounter,
+      );
     }
     const layer: Layer = { name, depth: this.layers.length + 1, upper, work, dir, below };
     this.layers.push(layer);
@@ -243,7 +248,7 @@ export class LayerStack {
       this.mounter.bind(this.target, base);
     } catch (err) {
       removeLayerDirSync(dir);
-      throw mountError(`cannot bind ${this.target} to ${base}`, base, err);
+      throw mountError(`cannot bind ${this.target} to ${base}`, base, err, this.mounter);
     }
     this.stackDir = dir;
     return dir;
@@ -274,9 +279,13 @@ function defaultMounter(): Mounter {
   return choice.mounter;
 }
 
-function mountError(message: string, path: string, err: unknown): MountError {
-  if (err instanceof MountError && err.message.startsWith(message)) return err;
-  return new MountError(`${message}: ${(err as Error).message}`, { path, cause: err });
+function mountError(message: string, path: string, err: unknown, mounter: Mounter): MountError {
+  const e = err as Error & { errnoCode?: string; code?: string };
+  const hint =
+    mounter.kind === 'helper' && (e.errnoCode ?? e.code) === 'EPERM'
+      ? '; the target and the scratch dir must both be under a directory `branching run` allows (`--allow <dir>`)'
+      : '';
+  return new MountError(`${message}: ${e.message}${hint}`, { path, cause: err });
 }
 
 function lstatOrNull(path: string): Stats | null {

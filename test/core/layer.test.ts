@@ -1,5 +1,6 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { chooseMounter, mountsUnder } from '../../src/backends/overlay.ts';
@@ -36,6 +37,26 @@ function lowersOf(target: string): string[] {
   );
 }
 
+/**
+ * A temp dir the mounter may mount in: inside `branching run` without
+ * `--allow $TMPDIR`, the helper only mounts under its roots, one of which
+ * (the state root) is writable.
+ */
+function mountableTempDir(): ReturnType<typeof tempDir> {
+  const roots = process.env.BRANCHING_HELPER_ROOTS?.split(':').filter(Boolean);
+  const tmp = realpathSync(tmpdir());
+  if (!roots || roots.some((r) => tmp === r || tmp.startsWith(`${r}/`))) return tempDir('branching-layer-');
+  for (const root of roots) {
+    try {
+      const path = mkdtempSync(join(root, 'branching-layer-'));
+      return { path, cleanup: () => fs.rm(path, { recursive: true, force: true }) };
+    } catch {
+      // not writable by us: try the next root
+    }
+  }
+  return tempDir('branching-layer-');
+}
+
 function openFds(): number {
   return readdirSync('/proc/self/fd').length;
 }
@@ -61,7 +82,7 @@ describe.skipIf(skipUnless(choice.mounter !== null, 'overlay mounts', choice.rea
     let before: Snapshot;
 
     beforeEach(async () => {
-      tmp = tempDir('branching-layer-');
+      tmp = mountableTempDir();
       target = join(tmp.path, 'project');
       scratch = join(tmp.path, 'scratch');
       await fs.mkdir(scratch);
