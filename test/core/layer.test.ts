@@ -1,11 +1,14 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { chooseMounter, mountsUnder } from '../../src/backends/overlay.ts';
-import { ArgumentError, LayerError, LayerStack, removeLayerDir } from '../../src/index.ts';
+import { ArgumentError, LayerError, LayerStack, removeLayerDir, Workspace } from '../../src/index.ts';
 import { overlayRequiredHere, skipUnless } from '../helpers/backends.ts';
+import { assertBuilt, repoRoot } from '../helpers/build.ts';
 import { type Snapshot, snapshot, tempDir, writeTree } from '../helpers/tree.ts';
 
 const choice = chooseMounter();
@@ -298,6 +301,71 @@ describe.skipIf(skipUnless(choice.mounter !== null, 'overlay mounts', choice.rea
         expect(stack.depth).toBe(1);
         expect(await snapshot(view)).toEqual(merged);
         expect(await snapshot(real)).toEqual(before);
+      });
+    });
+
+    describe('commitTo() SIGKILLed at any step', () => {
+      const CHILD = join(repoRoot, 'test/fixtures/scripts/layer-commit-child.mjs');
+      const TREE = {
+        'mod.txt': 'original\n',
+        'gone.txt': 'delete me\n',
+        'was-file': 'file\n',
+        'was-dir/inner.txt': 'inner\n',
+        'mode.sh': { content: '#!/bin/sh\n', mode: 0o644 },
+      };
+
+      /** A real tree, a bind of it to mount the layers over, and a child that commits a layer into it. */
+      async function trial(name: string, crashAt: number | null) {
+        const dir = join(tmp.path, name);
+        const [real, view, childScratch, stateDir] = ['real', 'view', 'scratch', 'state'].map((d) => join(dir, d));
+        await writeTree(real, TREE);
+        await Promise.all([view, childScratch, stateDir].map((d) => fs.mkdir(d)));
+        choice.mounter!.bind(real, view);
+        const env = { ...process.env };
+        if (crashAt === null) delete env.BRANCHING_TEST_CRASH_AT_STEP;
+        else env.BRANCHING_TEST_CRASH_AT_STEP = String(crashAt);
+        const child = spawn(process.execPath, [CHILD, real, view, childScratch, stateDir], {
+          env,
+          stdio: ['ignore', 'ignore', 'inherit'],
+        });
+        const [code, signal] = (await once(child, 'exit')) as [number | null, string | null];
+        // The child's mounts outlive it (this mount namespace is not its own).
+        for (const point of mountsUnder(dir)) choice.mounter!.unmount(point);
+        return { real, stateDir, code, signal };
+      }
+
+      it('leaves the old or the new tree once recovered, and the kill points straddle the commit point', async () => {
+        assertBuilt();
+        const old = await snapshot(
+          await (async () => {
+            const dir = join(tmp.path, 'old');
+            await writeTree(dir, TREE);
+            return dir;
+          })(),
+        );
+        const reference = await trial('reference', null);
+        expect(reference.code).toBe(0);
+        const committed = await snapshot(reference.real);
+        expect(committed).not.toEqual(old);
+        const seen = { old: 0, new: 0 };
+        let crashAt = 0;
+        for (; crashAt < 100; crashAt++) {
+          const run = await trial(`crash-${crashAt}`, crashAt);
+          if (run.signal === null) break; // past the last step: the commit finished
+          expect(run.signal).toBe('SIGKILL');
+          // Opening the workspace replays (or discards) the interrupted journal.
+          const ws = await Workspace.open(run.real, { stateDir: run.stateDir, onNotice: () => {} });
+          const now = await snapshot(run.real);
+          const which = JSON.stringify(now) === JSON.stringify(committed) ? 'new' : 'old';
+          expect(now, `killed at step ${crashAt}: neither the old nor the new tree`).toEqual(
+            which === 'new' ? committed : old,
+          );
+          seen[which]++;
+          await ws.close();
+        }
+        expect(crashAt).toBeLessThan(100);
+        expect(seen.old).toBeGreaterThan(0);
+        expect(seen.new).toBeGreaterThan(0);
       });
     });
 
