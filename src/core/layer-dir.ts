@@ -19,9 +19,9 @@ import {
   realpathSync,
   rmSync,
 } from 'node:fs';
-import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { hasErrno, MountError } from './errors.ts';
+import { removeTree } from './fsutil.ts';
 
 function isUnder(path: string, root: string): boolean {
   return path === root || root === '/' || path.startsWith(`${root}/`);
@@ -117,12 +117,6 @@ export function removeLayerDirSync(dir: string): void {
 export async function removeLayerDir(dir: string): Promise<void> {
   refuseIfMounted(dir);
   unlockWorkDirsSync(dir);
-  try {
-    await fs.rm(dir, { recursive: true, force: true });
-    return;
-  } catch (err) {
-    if (!hasErrno(err, 'EACCES', 'EPERM', 'ENOTEMPTY')) throw err;
-  }
-  unlockDirsSync(dir);
-  await fs.rm(dir, { recursive: true, force: true });
+  // removeTree unlocks whatever else is locked (read-only dirs a test left, volatile work dirs) and retries.
+  await removeTree(dir);
 }

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { accessSync, constants, lstatSync, mkdtempSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { chooseMounter, mountsUnder } from '../../src/backends/overlay.ts';
 import { ArgumentError, LayerError, LayerStack, removeLayerDir, Workspace } from '../../src/index.ts';
 import { overlayRequiredHere, skipUnless } from '../helpers/backends.ts';
 import { assertBuilt, repoRoot } from '../helpers/build.ts';
+import { requireFeature } from '../helpers/require-feature.ts';
 import { type Snapshot, snapshot, tempDir, writeTree } from '../helpers/tree.ts';
 
 const choice = chooseMounter();
@@ -58,6 +59,15 @@ function mountableTempDir(): ReturnType<typeof tempDir> {
     }
   }
   return tempDir('branching-layer-');
+}
+
+function canWrite(dir: string): boolean {
+  try {
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function openFds(): number {
@@ -226,6 +236,50 @@ describe.skipIf(skipUnless(choice.mounter !== null, 'overlay mounts', choice.rea
       expect(await snapshot(target)).toEqual(before);
       stack.pop();
       expect(readdirSync(scratch)).toEqual([]);
+    });
+
+    it('relative paths follow the layers: the cwd is re-entered at every push and pop', async () => {
+      const cwd = process.cwd();
+      try {
+        process.chdir(join(target, 'd'));
+        stack.push('test');
+        await fs.writeFile('relative.txt', 'through the cwd');
+        await fs.mkdir('made');
+        process.chdir('made');
+        expect(await stack.changes()).toContainEqual({ path: 'd/relative.txt', kind: 'added', type: 'file' });
+        stack.pop();
+        // The cwd was made in the layer: the nearest directory that still exists takes over.
+        expect(process.cwd()).toBe(join(target, 'd'));
+        expect(await fs.readdir('.')).toEqual(['sub', 'x', 'y']);
+      } finally {
+        process.chdir(cwd);
+      }
+      expect(await snapshot(target)).toEqual(before);
+    });
+
+    it('keep() copies the changes out when the destination is on another filesystem', async (ctx) => {
+      const shm = '/dev/shm';
+      const otherFs = lstatSync(shm, { throwIfNoEntry: false })?.dev !== lstatSync(scratch).dev;
+      if (!requireFeature('a writable /dev/shm on another filesystem', otherFs && canWrite(shm), null, false)) {
+        ctx.skip();
+      }
+      const dest = mkdtempSync(join(shm, 'branching-kept-'));
+      try {
+        stack.push('test');
+        await fs.writeFile(join(target, 'a.txt'), 'changed');
+        await fs.rm(join(target, 'keep.txt'));
+        await fs.rm(join(target, 'd'), { recursive: true });
+        await fs.mkdir(join(target, 'd'));
+        const kept = await stack.keep(dest);
+        expect(lstatSync(kept.changes).dev).not.toBe(lstatSync(scratch).dev);
+        expect(await fs.readFile(join(kept.changes, 'a.txt'), 'utf8')).toBe('changed');
+        expect(devicesIn(kept.changes)).toEqual([]);
+        expect(kept.deleted).toEqual(['keep.txt']);
+        expect(await fs.readFile(join(dest, 'opaque.txt'), 'utf8')).toBe('d\n');
+        expect(readdirSync(scratch)).toEqual([]);
+      } finally {
+        await fs.rm(dest, { recursive: true, force: true });
+      }
     });
 
     describe('commitTo()', () => {
