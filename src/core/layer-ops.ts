@@ -5,7 +5,7 @@
  */
 import { lstatSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { native } from '../addon.ts';
 import type { Change } from './changes.ts';
 import { ArgumentError, hasErrno } from './errors.ts';
@@ -48,17 +48,23 @@ export function canonicalDir(value: unknown, argument: string): string {
   return real;
 }
 
+/** realpath of a path that may not exist yet: its nearest existing ancestor resolved, the rest appended. */
+function resolveExisting(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch (err) {
+    const parent = dirname(path);
+    if (!hasErrno(err, 'ENOENT') || parent === path) return path;
+    return join(resolveExisting(parent), basename(path));
+  }
+}
+
 /** `dest` for keep(): absolute, outside the stack's target and scratch, with no earlier kept layer in it. */
 export function checkKeepDest(dest: unknown, forbidden: readonly string[]): string {
   if (typeof dest !== 'string' || !isAbsolute(dest)) {
     throw new ArgumentError(`dest must be an absolute path: ${String(dest)}`, { argument: 'dest' });
   }
-  let real = dest;
-  try {
-    real = realpathSync(dest);
-  } catch {
-    // made below, once every check has passed
-  }
+  const real = resolveExisting(dest);
   const inside = forbidden.find((dir) => isUnder(real, dir));
   if (inside) {
     throw new ArgumentError(

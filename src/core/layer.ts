@@ -135,19 +135,11 @@ export class LayerStack {
     }
     const stackDir = this.stackDir ?? this.openStack();
     const dir = join(stackDir, String(++this.made));
-    const { upper, work } = makeLayerDirs(dir);
-    // The merged root shows the upper root's owner and mode: make them the target's.
-    const root = statSync(this.target);
-    chmodSync(upper, root.mode & 0o7777);
-    if (process.getuid?.() === 0) lchownSync(upper, root.uid, root.gid);
     const cwd = cwdUnder(this.target);
-    let below = -1;
+    let layer: Layer;
     try {
-      below = openSync(this.target, fsc.O_RDONLY | fsc.O_DIRECTORY);
-      const lowers = [...this.layers.map((l) => l.upper).reverse(), join(stackDir, 'base')];
-      this.mounter.mount({ target: this.target, lowers, upper, work });
+      layer = this.mountLayer(name, stackDir, dir);
     } catch (err) {
-      if (below >= 0) closeSync(below);
       removeLayerDirSync(dir);
       if (this.layers.length === 0) this.closeStack();
       throw mountError(
@@ -155,12 +147,29 @@ export class LayerStack {
         this.target,
         err,
         this.mounter,
+        { layers: this.layers.length + 1 },
       );
     }
-    const layer: Layer = { name, depth: this.layers.length + 1, upper, work, dir, below };
     this.layers.push(layer);
     reenter(cwd, this.target);
-    return { name, depth: layer.depth, upper };
+    return { name, depth: layer.depth, upper: layer.upper };
+  }
+
+  private mountLayer(name: string, stackDir: string, dir: string): Layer {
+    const { upper, work } = makeLayerDirs(dir);
+    // The merged root shows the upper root's owner and mode: make them the target's.
+    const root = statSync(this.target);
+    chmodSync(upper, root.mode & 0o7777);
+    if (process.getuid?.() === 0) lchownSync(upper, root.uid, root.gid);
+    const below = openSync(this.target, fsc.O_RDONLY | fsc.O_DIRECTORY);
+    try {
+      const lowers = [...this.layers.map((l) => l.upper).reverse(), join(stackDir, 'base')];
+      this.mounter.mount({ target: this.target, lowers, upper, work });
+    } catch (err) {
+      closeSync(below);
+      throw err;
+    }
+    return { name, depth: this.layers.length + 1, upper, work, dir, below };
   }
 
   /** Unmounts the top layer and removes its scratch: the target shows the layer below again. */
@@ -279,12 +288,15 @@ function defaultMounter(): Mounter {
   return choice.mounter;
 }
 
-function mountError(message: string, path: string, err: unknown, mounter: Mounter): MountError {
+function mountError(message: string, path: string, err: unknown, mounter: Mounter, { layers = 1 } = {}): MountError {
   const e = err as Error & { errnoCode?: string; code?: string };
-  const hint =
-    mounter.kind === 'helper' && (e.errnoCode ?? e.code) === 'EPERM'
-      ? '; the target and the scratch dir must both be under a directory `branching run` allows (`--allow <dir>`)'
-      : '';
+  const code = e.errnoCode ?? e.code;
+  let hint = '';
+  if (mounter.kind === 'helper' && code === 'EPERM') {
+    hint = '; the target and the scratch dir must both be under a directory `branching run` allows (`--allow <dir>`)';
+  } else if (code === 'EINVAL' && layers > 1) {
+    hint = `; the lower dirs of ${layers} layers may exceed the one page mount options can fill: use a shorter scratch path or fewer layers`;
+  }
   return new MountError(`${message}: ${e.message}${hint}`, { path, cause: err });
 }
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { chooseMounter, mountsUnder } from '../../src/backends/overlay.ts';
-import { ArgumentError, LayerError, LayerStack, removeLayerDir, Workspace } from '../../src/index.ts';
+import { ArgumentError, LayerError, LayerStack, MountError, removeLayerDir, Workspace } from '../../src/index.ts';
 import { overlayRequiredHere, skipUnless } from '../helpers/backends.ts';
 import { assertBuilt, repoRoot } from '../helpers/build.ts';
 import { requireFeature } from '../helpers/require-feature.ts';
@@ -495,9 +495,12 @@ describe.skipIf(skipUnless(choice.mounter !== null, 'overlay mounts', choice.rea
         await fs.writeFile(join(target, 'a.txt'), 'changed');
         const merged = await snapshot(target);
         const mounts = mountsUnder(tmp.path);
-        const inside = await stack.keep(join(target, 'kept')).catch((e: unknown) => e);
-        expect(inside).toBeInstanceOf(ArgumentError);
-        expect(inside).toMatchObject({ argument: 'dest', code: 'ERR_BRANCHING_LAYER_DEST_INSIDE' });
+        await fs.symlink(join(target, 'd'), join(tmp.path, 'into-target'));
+        for (const bad of [join(target, 'kept'), join(tmp.path, 'into-target', 'new', 'kept')]) {
+          const inside = await stack.keep(bad).catch((e: unknown) => e);
+          expect(inside).toBeInstanceOf(ArgumentError);
+          expect(inside).toMatchObject({ argument: 'dest', code: 'ERR_BRANCHING_LAYER_DEST_INSIDE' });
+        }
         const relative = await stack.keep('kept').catch((e: unknown) => e);
         expect(relative).toMatchObject({ name: 'ArgumentError', argument: 'dest' });
         const taken = join(tmp.path, 'taken');
@@ -512,6 +515,28 @@ describe.skipIf(skipUnless(choice.mounter !== null, 'overlay mounts', choice.rea
         expect(await snapshot(target)).toEqual(merged);
         expect(mountsUnder(tmp.path)).toEqual(mounts);
         stack.pop();
+        await expectUntouched([]);
+      });
+
+      it('a push the kernel refuses (too many layers for one page of mount options) throws a MountError and leaves the stack as it was', async () => {
+        let failure: unknown = null;
+        while (stack.depth < 300 && failure === null) {
+          const mounts = mountsUnder(tmp.path).length;
+          const depth = stack.depth;
+          const layerDirs = stack.depth === 0 ? [] : readdirSync(join(stack.top!.upper, '..', '..')).sort();
+          try {
+            stack.push();
+          } catch (err) {
+            failure = err;
+            expect(stack.depth).toBe(depth);
+            expect(mountsUnder(tmp.path)).toHaveLength(mounts);
+            expect(readdirSync(join(stack.top!.upper, '..', '..')).sort()).toEqual(layerDirs);
+          }
+        }
+        expect(failure).toBeInstanceOf(MountError);
+        expect(failure).toMatchObject({ path: target, message: expect.stringContaining('one page mount options') });
+        expect(stack.depth).toBeGreaterThan(10);
+        while (stack.depth > 0) stack.pop();
         await expectUntouched([]);
       });
 
