@@ -7,7 +7,8 @@
  * empty it without a chmod first, so a plain `rm -rf` fails for everyone but
  * root. And a recursive rm walks into mount points: removing a scratch dir
  * while a bind of the real tree is still mounted inside it would delete the
- * real tree. Both are handled here, once.
+ * real tree. Both are handled here, once, with the other mount-table reads
+ * of layer stacks (which mount is on top of a path, which mount a path is on).
  */
 import {
   chmodSync,
@@ -20,7 +21,7 @@ import {
   rmSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { hasErrno, MountError } from './errors.ts';
+import { hasErrno, LayerError, MountError } from './errors.ts';
 import { removeTree } from './fsutil.ts';
 
 function isUnder(path: string, root: string): boolean {
@@ -119,4 +120,32 @@ export async function removeLayerDir(dir: string): Promise<void> {
   unlockWorkDirsSync(dir);
   // removeTree unlocks whatever else is locked (read-only dirs a test left, volatile work dirs) and retries.
   await removeTree(dir);
+}
+
+/**
+ * The topmost mount at `target` must be the overlay whose upper dir is
+ * `upper`; a later mount over the target would otherwise be unmounted in its
+ * place. Mounts list in the order they were made, so the last line for a
+ * mount point is the one on top.
+ */
+export function assertTopMountIs(target: string, upper: string): void {
+  let top: string | null = null;
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const fields = line.split(' ');
+    if (fields[4] && unescapeMountPath(fields[4]) === target) top = line;
+  }
+  if (!top) {
+    throw new LayerError(`the layer over ${target} is no longer mounted (unmounted by someone else?)`, {
+      path: target,
+      code: 'ERR_BRANCHING_LAYER_GONE',
+    });
+  }
+  const [fstype, , superOptions = ''] = top.split(' - ')[1]?.split(' ') ?? [];
+  const upperOption = superOptions.split(',').find((o) => o.startsWith('upperdir='));
+  if (fstype !== 'overlay' || !upperOption || unescapeMountPath(upperOption.slice('upperdir='.length)) !== upper) {
+    throw new LayerError(`something else is mounted over the top layer at ${target}: unmount it first`, {
+      path: target,
+      code: 'ERR_BRANCHING_LAYER_COVERED',
+    });
+  }
 }

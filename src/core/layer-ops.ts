@@ -1,7 +1,8 @@
 /**
  * What a layer stack does with a finished layer's upper dir, and the checks
  * on its arguments: kept for inspection (whiteouts replaced by a list), or
- * committed into the real tree through the crash-safe journal.
+ * committed into the real tree through the crash-safe journal; and keeping
+ * the process's cwd in the top layer.
  */
 import { lstatSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
@@ -185,4 +186,27 @@ export function makeLayerDirs(dir: string): { upper: string; work: string } {
   const work = join(dir, 'work');
   for (const d of [dir, upper, work]) mkdirSync(d, { mode: 0o700 });
   return { upper, work };
+}
+
+/** The process's cwd when it is inside `target` (a later chdir to the same path enters the new top layer). */
+export function cwdUnder(target: string): string | null {
+  try {
+    const cwd = process.cwd();
+    return isUnder(cwd, target) ? cwd : null;
+  } catch {
+    return null; // the cwd was removed
+  }
+}
+
+/** Re-enters `cwd` (or its nearest ancestor that exists in the new view) so that relative paths see the new top layer. */
+export function reenter(cwd: string | null, target: string): void {
+  for (let dir = cwd; dir !== null && isUnder(dir, target); dir = dir === target ? null : join(dir, '..')) {
+    try {
+      process.chdir(dir);
+      return;
+    } catch (err) {
+      // Worker threads cannot chdir: their process's main thread owns the cwd.
+      if ((err as NodeJS.ErrnoException).code === 'ERR_WORKER_UNSUPPORTED_OPERATION') return;
+    }
+  }
 }

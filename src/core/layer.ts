@@ -20,33 +20,33 @@ import {
   closeSync,
   constants as fsc,
   lchownSync,
-  lstatSync,
   mkdirSync,
   mkdtempSync,
   openSync,
-  readdirSync,
-  readFileSync,
   realpathSync,
-  type Stats,
   statSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { chooseMounter, type Mounter, readUpperChanges } from '../backends/overlay.ts';
 import type { Change } from './changes.ts';
 import { ArgumentError, LayerError, MountError } from './errors.ts';
-import { removeLayerDirSync, unescapeMountPath } from './layer-dir.ts';
+import { belowView, describeChanges, existsIn, type LayerChange } from './layer-changes.ts';
+import { assertTopMountIs, removeLayerDirSync } from './layer-dir.ts';
 import {
   canonicalDir,
   checkKeepDest,
   checkWorkspaceRoot,
   commitIntoWorkspace,
+  cwdUnder,
   isUnder,
   type KeptLayer,
   keepUpper,
   makeLayerDirs,
+  reenter,
   scanUpper,
 } from './layer-ops.ts';
 
+export type { LayerChange, LayerChangeKind } from './layer-changes.ts';
 export type { KeptLayer } from './layer-ops.ts';
 
 export interface LayerStackOptions {
@@ -71,23 +71,6 @@ interface Layer extends LayerInfo {
   readonly work: string;
   /** A descriptor of the target taken just before this layer was mounted: the view under it. */
   readonly below: number;
-}
-
-export type LayerChangeKind = 'added' | 'modified' | 'deleted' | 'opaque';
-
-/** One path the top layer changed relative to the view under it. */
-export interface LayerChange {
-  /** Relative to the target, '/'-separated. */
-  readonly path: string;
-  /**
-   * added: nothing was there; modified: replaced or changed in place (a
-   * directory: its mode); deleted: gone; opaque: a directory that replaces
-   * whatever was there, content and all (rm -rf, then made again); what
-   * is in it now is listed as added.
-   */
-  readonly kind: LayerChangeKind;
-  /** What is at `path` now; null when deleted. */
-  readonly type: 'file' | 'dir' | 'symlink' | null;
 }
 
 export interface LayerCommitOptions {
@@ -184,15 +167,7 @@ export class LayerStack {
   async changes(): Promise<LayerChange[]> {
     const layer = this.requireTop('changes');
     const raw = await readUpperChanges({ upper: layer.upper, merged: this.target }, this.mounter);
-    const below = `/proc/self/fd/${layer.below}`;
-    const out: LayerChange[] = [];
-    for (const change of raw) {
-      const classified = classify(change, join(below, change.path));
-      if (classified) out.push(classified);
-      // overlayfs marks new directories opaque too (kernel-dependent): list their content either way.
-      if (change.op === 'tree') out.push(...treeEntries(change.source, change.path));
-    }
-    return out;
+    return describeChanges(raw, belowView(layer.below));
   }
 
   /**
@@ -206,7 +181,7 @@ export class LayerStack {
     const destDir = checkKeepDest(dest, this.forbiddenPaths());
     const scan = scanUpper(layer.upper, this.mounter.xattrPrefix);
     // Only a directory that hides something below was replaced: new directories may be marked opaque too.
-    const opaque = scan.opaque.filter((rel) => lstatOrNull(`/proc/self/fd/${layer.below}/${rel}`) !== null);
+    const opaque = scan.opaque.filter((rel) => existsIn(belowView(layer.below), rel));
     this.unmountTop(layer);
     try {
       return await keepUpper(layer.upper, destDir, { deleted: scan.deleted, opaque });
@@ -298,97 +273,4 @@ function mountError(message: string, path: string, err: unknown, mounter: Mounte
     hint = `; the lower dirs of ${layers} layers may exceed the one page mount options can fill: use a shorter scratch path or fewer layers`;
   }
   return new MountError(`${message}: ${e.message}${hint}`, { path, cause: err });
-}
-
-function lstatOrNull(path: string): Stats | null {
-  try {
-    return lstatSync(path);
-  } catch {
-    return null; // ENOENT, or ENOTDIR under what is a file below
-  }
-}
-
-function typeOf(change: Change): LayerChange['type'] {
-  if (change.op === 'file') return 'file';
-  if (change.op === 'symlink') return 'symlink';
-  return change.op === 'delete' ? null : 'dir';
-}
-
-/** A journal change as seen against the view below; null for a directory that only holds changed entries. */
-function classify(change: Change, belowPath: string): LayerChange | null {
-  const type = typeOf(change);
-  if (change.op === 'delete') return { path: change.path, kind: 'deleted', type };
-  const before = lstatOrNull(belowPath);
-  if (!before) return { path: change.path, kind: 'added', type };
-  if (change.op === 'tree') return { path: change.path, kind: 'opaque', type };
-  if (change.op === 'mkdir') {
-    if (before.isDirectory() && (before.mode & 0o7777) === change.mode) return null;
-  }
-  return { path: change.path, kind: 'modified', type };
-}
-
-/** Everything under an added or opaque directory: all of it is new. */
-function treeEntries(source: string, rel: string): LayerChange[] {
-  const out: LayerChange[] = [];
-  for (const entry of readdirSync(source, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    const path = `${rel}/${entry.name}`;
-    if (entry.isDirectory()) {
-      out.push({ path, kind: 'added', type: 'dir' });
-      out.push(...treeEntries(join(source, entry.name), path));
-    } else if (entry.isFile() || entry.isSymbolicLink()) {
-      out.push({ path, kind: 'added', type: entry.isFile() ? 'file' : 'symlink' });
-    }
-  }
-  return out;
-}
-
-/** The process's cwd when it is inside `target` (a later chdir to the same path enters the new top layer). */
-function cwdUnder(target: string): string | null {
-  try {
-    const cwd = process.cwd();
-    return isUnder(cwd, target) ? cwd : null;
-  } catch {
-    return null; // the cwd was removed
-  }
-}
-
-/** Re-enters `cwd` (or its nearest ancestor that exists in the new view) so that relative paths see the new top layer. */
-function reenter(cwd: string | null, target: string): void {
-  for (let dir = cwd; dir !== null && isUnder(dir, target); dir = dir === target ? null : join(dir, '..')) {
-    try {
-      process.chdir(dir);
-      return;
-    } catch (err) {
-      // Worker threads cannot chdir: their process's main thread owns the cwd.
-      if ((err as NodeJS.ErrnoException).code === 'ERR_WORKER_UNSUPPORTED_OPERATION') return;
-    }
-  }
-}
-
-/**
- * The topmost mount at `target` must be the overlay whose upper dir is
- * `upper`; a later mount over the target would otherwise be unmounted in its
- * place. Mounts list in the order they were made, so the last line for a
- * mount point is the one on top.
- */
-function assertTopMountIs(target: string, upper: string): void {
-  let top: string | null = null;
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const fields = line.split(' ');
-    if (fields[4] && unescapeMountPath(fields[4]) === target) top = line;
-  }
-  if (!top) {
-    throw new LayerError(`the layer over ${target} is no longer mounted (unmounted by someone else?)`, {
-      path: target,
-      code: 'ERR_BRANCHING_LAYER_GONE',
-    });
-  }
-  const [fstype, , superOptions = ''] = top.split(' - ')[1]?.split(' ') ?? [];
-  const upperOption = superOptions.split(',').find((o) => o.startsWith('upperdir='));
-  if (fstype !== 'overlay' || !upperOption || unescapeMountPath(upperOption.slice('upperdir='.length)) !== upper) {
-    throw new LayerError(`something else is mounted over the top layer at ${target}: unmount it first`, {
-      path: target,
-      code: 'ERR_BRANCHING_LAYER_COVERED',
-    });
-  }
 }
