@@ -1,6 +1,17 @@
 export type { BackendChoice, BackendKind } from './backends/backend.ts';
+export type { Mounter } from './backends/overlay.ts';
 export { Branch, type BranchOptions, type BranchState } from './core/branch.ts';
 export * from './core/errors.ts';
+export {
+  type KeptLayer,
+  type LayerChange,
+  type LayerChangeKind,
+  type LayerCommitOptions,
+  type LayerInfo,
+  LayerStack,
+  type LayerStackOptions,
+} from './core/layer.ts';
+export { removeLayerDir, removeLayerDirSync } from './core/layer-dir.ts';
 export { type GcReport, Workspace, type WorkspaceOptions } from './core/workspace.ts';
 
 // Agent patterns (issue 5)

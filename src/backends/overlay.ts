@@ -26,8 +26,9 @@ import { join } from 'node:path';
 import { native } from '../addon.ts';
 import type { Change } from '../core/changes.ts';
 import { hasErrno, MountError } from '../core/errors.ts';
+import { mountsUnder, removeLayerDir, removeLayerDirSync } from '../core/layer-dir.ts';
 import { HelperClient } from '../sandbox/helper-client.ts';
-import { type OverlayOp, removeScratch } from '../sandbox/launcher.ts';
+import type { OverlayOp } from '../sandbox/launcher.ts';
 import type { Backend, BranchHandle, CreateContext, ParentView } from './backend.ts';
 import type { BackendProbe } from './factory.ts';
 
@@ -39,6 +40,8 @@ export interface Mounter {
   /** redirect_dir=on: renaming a lower directory works and leaves a redirect xattr. */
   readonly redirects: boolean;
   mount(o: OverlayOp): void;
+  /** A recursive bind of `src` at `dst` (both canonical). */
+  bind(src: string, dst: string): void;
   unmount(target: string): void;
 }
 
@@ -101,6 +104,11 @@ class DirectMounter implements Mounter {
     native()!.mount('overlay', o.target, 'overlay', 0, data.join(','));
   }
 
+  bind(src: string, dst: string): void {
+    const c = native()!.constants;
+    native()!.mount(src, dst, null, c.MS_BIND | c.MS_REC, null);
+  }
+
   unmount(target: string): void {
     const c = native()!.constants;
     native()!.umount2(target, c.MNT_DETACH | c.UMOUNT_NOFOLLOW);
@@ -115,6 +123,10 @@ class HelperMounter implements Mounter {
 
   mount(o: OverlayOp): void {
     this.client.mountOverlay({ ...o, options: ['index=off', 'metacopy=off'] });
+  }
+
+  bind(src: string, dst: string): void {
+    this.client.bind(src, dst);
   }
 
   unmount(target: string): void {
@@ -134,7 +146,7 @@ function tryDirectMount(mounter: DirectMounter): string | null {
   } catch (err) {
     return `a test overlay mount failed: ${(err as Error).message}`;
   } finally {
-    removeScratch(dir);
+    removeLayerDirSync(dir);
   }
 }
 
@@ -216,8 +228,69 @@ export function probeOverlay(workspace: string, env: NodeJS.ProcessEnv = process
 }
 
 /** A 0/0 character device: an overlayfs whiteout. */
-function isWhiteout(st: import('node:fs').Stats): boolean {
+export function isWhiteout(st: import('node:fs').Stats): boolean {
   return st.isCharacterDevice() && st.rdev === 0;
+}
+
+/** One mounted overlay layer, as the change reader needs it. */
+export interface UpperView {
+  upper: string;
+  /** Where the layer is mounted (its merged view). */
+  merged: string;
+}
+
+/**
+ * Reads an upper dir: whiteouts are deletions, opaque (or, as root,
+ * redirected) directories replace the whole subtree, other directories are
+ * walked, files and symlinks are put as they are. With `forCommit`, overlay
+ * xattrs are stripped from upper files, which the journal may hard-link into
+ * the target.
+ */
+export async function readUpperChanges(
+  layer: UpperView,
+  mounter: Mounter,
+  { forCommit = false } = {},
+): Promise<Change[]> {
+  const out: Change[] = [];
+  const binding = native()!;
+  const xattr = (path: string, name: string) => binding.getxattr(path, mounter.xattrPrefix + name);
+  const walk = async (rel: string): Promise<void> => {
+    const abs = rel === '' ? layer.upper : join(layer.upper, rel);
+    for (const name of (await fs.readdir(abs)).sort()) {
+      const childRel = rel === '' ? name : `${rel}/${name}`;
+      const childAbs = join(abs, name);
+      const st = await fs.lstat(childAbs);
+      if (isWhiteout(st)) out.push({ op: 'delete', path: childRel });
+      else if (st.isDirectory()) {
+        const opaque = xattr(childAbs, 'opaque')?.toString() === 'y';
+        const redirected = mounter.redirects && xattr(childAbs, 'redirect') !== null;
+        if (opaque && !mounter.redirects) out.push({ op: 'tree', path: childRel, source: childAbs });
+        else if (opaque || redirected) {
+          // A redirected directory (or one that may hold one) takes its content from lower layers: read the merged view.
+          out.push({ op: 'tree', path: childRel, source: join(layer.merged, childRel) });
+        } else {
+          out.push({ op: 'mkdir', path: childRel, mode: st.mode & 0o7777 });
+          await walk(childRel);
+        }
+      } else if (st.isFile()) {
+        if (forCommit) stripOverlayXattrs(childAbs);
+        out.push({ op: 'file', path: childRel, source: childAbs });
+      } else if (st.isSymbolicLink()) {
+        out.push({ op: 'symlink', path: childRel, target: readlinkSync(childAbs) });
+      }
+      // Sockets, fifos and devices are not carried over (the clone backend skips them too).
+    }
+  };
+  await walk('');
+  return out;
+}
+
+/** A committed file may be the upper inode itself (hard link): it must not carry overlay bookkeeping into the target. */
+function stripOverlayXattrs(path: string): void {
+  const binding = native()!;
+  for (const name of binding.listxattr(path)) {
+    if (name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) binding.removexattr(path, name);
+  }
 }
 
 export class OverlayBackend implements Backend<OverlayHandle> {
@@ -273,53 +346,11 @@ export class OverlayBackend implements Backend<OverlayHandle> {
   }
 
   /**
-   * Reads the upper dir: whiteouts are deletions, opaque (or, as root,
-   * redirected) directories replace the whole subtree, other directories are
-   * walked, files and symlinks are put as they are. Upper files sit on the
-   * workspace's filesystem, so the journal hard-links them: a commit into
-   * main copies no data.
+   * Upper files sit on the workspace's filesystem, so the journal hard-links
+   * them: a commit into main copies no data.
    */
   async changes(handle: OverlayHandle): Promise<Change[]> {
-    const out: Change[] = [];
-    const binding = native()!;
-    const xattr = (path: string, name: string) => binding.getxattr(path, this.mounter.xattrPrefix + name);
-    const walk = async (rel: string): Promise<void> => {
-      const abs = rel === '' ? handle.upper : join(handle.upper, rel);
-      for (const name of (await fs.readdir(abs)).sort()) {
-        const childRel = rel === '' ? name : `${rel}/${name}`;
-        const childAbs = join(abs, name);
-        const st = await fs.lstat(childAbs);
-        if (isWhiteout(st)) out.push({ op: 'delete', path: childRel });
-        else if (st.isDirectory()) {
-          const opaque = xattr(childAbs, 'opaque')?.toString() === 'y';
-          const redirected = this.mounter.redirects && xattr(childAbs, 'redirect') !== null;
-          if (opaque && !this.mounter.redirects) out.push({ op: 'tree', path: childRel, source: childAbs });
-          else if (opaque || redirected) {
-            // A redirected directory (or one that may hold one) takes its content from lower layers: read the merged view.
-            out.push({ op: 'tree', path: childRel, source: join(handle.path, childRel) });
-          } else {
-            out.push({ op: 'mkdir', path: childRel, mode: st.mode & 0o7777 });
-            await walk(childRel);
-          }
-        } else if (st.isFile()) {
-          this.stripOverlayXattrs(childAbs);
-          out.push({ op: 'file', path: childRel, source: childAbs });
-        } else if (st.isSymbolicLink()) {
-          out.push({ op: 'symlink', path: childRel, target: readlinkSync(childAbs) });
-        }
-        // Sockets, fifos and devices are not carried over (the clone backend skips them too).
-      }
-    };
-    await walk('');
-    return out;
-  }
-
-  /** A committed file is the upper inode itself (hard link): it must not carry overlay bookkeeping into the target. */
-  private stripOverlayXattrs(path: string): void {
-    const binding = native()!;
-    for (const name of binding.listxattr(path)) {
-      if (name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) binding.removexattr(path, name);
-    }
+    return readUpperChanges({ upper: handle.upper, merged: handle.path }, this.mounter, { forCommit: true });
   }
 
   /**
@@ -333,12 +364,8 @@ export class OverlayBackend implements Backend<OverlayHandle> {
 
   async destroy(handle: OverlayHandle): Promise<void> {
     this.unmountQuietly(handle.path);
-    // overlayfs leaves work/work with mode 000, which would stop a non-root rm -r.
-    try {
-      chmodSync(join(handle.work, 'work'), 0o700);
-    } catch {
-      // not there (never mounted, or already removed)
-    }
+    // The work dir is the one part of a branch dir a plain (non-root) rm -r cannot remove.
+    await removeLayerDir(handle.work);
   }
 
   private unmountQuietly(target: string): void {
@@ -357,17 +384,7 @@ export class OverlayBackend implements Backend<OverlayHandle> {
   }
 }
 
-/** Mount points at or under `dir` in this mount namespace, deepest first. */
-export function mountsUnder(dir: string, mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): string[] {
-  const found: string[] = [];
-  for (const line of mountinfo.split('\n')) {
-    const field = line.split(' ')[4];
-    if (!field) continue;
-    const point = field.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8)));
-    if (isUnder(point, dir)) found.push(point);
-  }
-  return found.sort((a, b) => b.length - a.length);
-}
+export { mountsUnder };
 
 /**
  * Reclaims the state dir of a branch whose process died. A root process's
@@ -399,5 +416,5 @@ export async function reclaimOverlayDir(dir: string, mounter: Mounter | null = c
       },
     );
   }
-  removeScratch(canonical);
+  await removeLayerDir(canonical);
 }

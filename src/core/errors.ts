@@ -15,6 +15,7 @@ export type BranchingErrorName =
   | 'BranchingError'
   | 'ArgumentError'
   | 'MountError'
+  | 'LayerError'
   | 'BranchError'
   | 'BranchStaleError'
   | 'BranchNotFoundError'
@@ -95,6 +96,11 @@ export class ArgumentError extends BranchingError {
 export class MountError extends BranchingError {
   static override readonly errorName: BranchingErrorName = 'MountError';
   static override readonly defaultCode: string = 'ERR_BRANCHING_MOUNT';
+}
+/** A layer stack used out of order (e.g. pop() on an empty stack), or its mounts changed under it. */
+export class LayerError extends BranchingError {
+  static override readonly errorName: BranchingErrorName = 'LayerError';
+  static override readonly defaultCode: string = 'ERR_BRANCHING_LAYER';
 }
 export class BranchError extends BranchingError {
   static override readonly errorName: BranchingErrorName = 'BranchError';

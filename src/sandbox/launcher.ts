@@ -10,22 +10,13 @@
  * ':' and so cannot contain one.
  */
 import { type ChildProcess, type StdioOptions, spawn, spawnSync } from 'node:child_process';
-import {
-  accessSync,
-  chmodSync,
-  constants,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  realpathSync,
-  rmSync,
-} from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { ArgumentError, isBranchingError, MountError, NamespaceError } from '../core/errors.ts';
+import { removeLayerDirSync } from '../core/layer-dir.ts';
 import { blameRestriction, detectUsernsRestriction, type UsernsRestriction } from './apparmor.ts';
 
 /** The nearest ancestor directory of this module with a package.json named "branching" (src/sandbox and dist/ differ in depth). */
@@ -482,15 +473,8 @@ function describe(status: LaunchStatus | null, what: string): string | null {
   return `${what}: ${status.op}${status.path ? ` ${status.path}` : ''} failed with ${status.code} (${status.message})`;
 }
 
-/** rm -rf that also copes with overlayfs's mode-000 `work/work` directories. */
-export function removeScratch(dir: string): void {
-  try {
-    chmodSync(join(dir, 'work', 'work'), 0o700);
-  } catch {
-    // no work dir, or already gone
-  }
-  rmSync(dir, { recursive: true, force: true });
-}
+/** @deprecated use removeLayerDirSync (the one removal of overlay scratch dirs); kept for the plugins. */
+export const removeScratch = removeLayerDirSync;
 
 /** Whether user/mount namespaces and an overlay inside them work here (cached; a few ms, once). */
 export function probeSandbox({ refresh = false } = {}): SandboxProbe {
@@ -522,7 +506,7 @@ export function probeSandbox({ refresh = false } = {}): SandboxProbe {
     });
     overlayReason = describe(runProbe(launcher, spec), 'overlayfs is unavailable in a user namespace');
   } finally {
-    removeScratch(dir);
+    removeLayerDirSync(dir);
   }
   const pidReason = describe(runProbe(launcher, base().pidns()), 'PID namespaces are unavailable');
   const netReason = describe(runProbe(launcher, base().netns()), 'network namespaces are unavailable');
