@@ -386,7 +386,7 @@ describe.skipIf(skip)('sandbox escape battery', () => {
       // all-uid map for the nested sandbox: the context fails closed (nothing runs), it never
       // downgrades into a plain child that would inherit the helper.
       blocked('a BranchContext in `branching run` as root starts unsandboxed', out.error, [
-        'NamespaceError: cannot sandbox the process: user and mount namespaces are unavailable: userns /proc/self/uid_map failed with EPERM (Operation not permitted)',
+        'NamespaceError: cannot sandbox the process: user and mount namespaces are unavailable: userns /proc/self/uid_map failed with EPERM (uid 0 without capabilities (inside another sandbox, such as `branching run`) cannot map itself into a nested user namespace: the kernel requires CAP_SETFCAP)',
       ]);
       return;
     }
