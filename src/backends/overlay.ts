@@ -40,7 +40,7 @@ export interface Mounter {
   /** redirect_dir=on: renaming a lower directory works and leaves a redirect xattr. */
   readonly redirects: boolean;
   mount(o: OverlayOp): void;
-  /** A recursive bind of `src` at `dst` (both canonical). */
+  /** A read-only recursive bind of `src` at `dst` (both canonical): lower layers are only ever read. */
   bind(src: string, dst: string): void;
   unmount(target: string): void;
 }
@@ -107,6 +107,12 @@ class DirectMounter implements Mounter {
   bind(src: string, dst: string): void {
     const c = native()!.constants;
     native()!.mount(src, dst, null, c.MS_BIND | c.MS_REC, null);
+    try {
+      native()!.mount(dst, dst, null, c.MS_BIND | c.MS_REMOUNT | c.MS_RDONLY, null); // the source is ignored on remount
+    } catch (err) {
+      native()!.umount2(dst, c.MNT_DETACH | c.UMOUNT_NOFOLLOW);
+      throw err;
+    }
   }
 
   unmount(target: string): void {
@@ -126,7 +132,7 @@ class HelperMounter implements Mounter {
   }
 
   bind(src: string, dst: string): void {
-    this.client.bind(src, dst);
+    this.client.bind(src, dst, { readonly: true });
   }
 
   unmount(target: string): void {
