@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { homedir, tmpdir } from 'node:os';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { ArgumentError, hasErrno } from './errors.ts';
 import { writeFileDurable } from './fsutil.ts';
 import { Lease } from './lock.ts';
+import { gitWorkTreeTop, isInside } from './worktree.ts';
 
 /**
  * Where a workspace keeps its branches, journals and locks: outside the
@@ -47,47 +48,111 @@ function stateName(workspace: string): string {
   return `${basename(workspace) || 'root'}-${hash}`;
 }
 
+/** The user's cache directory: $XDG_CACHE_HOME, else ~/Library/Caches (macOS) or ~/.cache. */
+function userCacheDir(): string | null {
+  if (process.env.XDG_CACHE_HOME && isAbsolute(process.env.XDG_CACHE_HOME)) return process.env.XDG_CACHE_HOME;
+  const home = process.env.HOME || homedir();
+  if (!home || !isAbsolute(home)) return null;
+  return process.platform === 'darwin' ? join(home, 'Library', 'Caches') : join(home, '.cache');
+}
+
+/** The nearest existing ancestor of `path` (or `path` itself), canonical. */
+function existingAncestor(path: string): string {
+  for (let dir = path; ; dir = dirname(dir)) {
+    try {
+      return realpathSync(dir);
+    } catch {
+      if (dirname(dir) === dir) return dir;
+    }
+  }
+}
+
+/**
+ * Why `dir` must not hold branch state, or null: never inside the workspace
+ * (tools and `git status` would see it) nor inside any git work tree (git
+ * would take the temp dirs for part of the repository).
+ */
+function unfitStateDir(dir: string, workspace: string): string | null {
+  const near = existingAncestor(dir);
+  if (isInside(near, workspace) || isInside(dir, workspace)) return `it is inside the workspace ${workspace}`;
+  const tree = gitWorkTreeTop(near);
+  if (tree !== null) return `it is inside the git work tree ${tree}`;
+  return null;
+}
+
+/**
+ * Where branch state may go by default, best first: the user's cache dir
+ * (it survives a reboot, so an interrupted commit can still be finished),
+ * then `$TMPDIR/branching-<uid>`. gc looks in all of them.
+ */
+export function defaultStateRoots(): string[] {
+  const uid = process.getuid?.() ?? 0;
+  const cache = userCacheDir();
+  return [...(cache ? [join(cache, 'branching')] : []), join(tmpdir(), `branching-${uid}`)];
+}
+
+function explicitStateDir(chosen: unknown, workspace: string, wsDev: number, name: string): string {
+  if (typeof chosen !== 'string' || chosen === '') {
+    throw new ArgumentError(`stateDir must be a non-empty path string; got ${JSON.stringify(chosen)}`, {
+      argument: 'stateDir',
+    });
+  }
+  const dir = join(resolve(chosen), name);
+  const unfit = unfitStateDir(dir, workspace);
+  if (unfit?.startsWith('it is inside the workspace')) {
+    throw new ArgumentError(`the state directory ${dir} cannot be used: ${unfit}`, {
+      argument: 'stateDir',
+      path: dir,
+      code: 'ERR_BRANCHING_STATE_INSIDE',
+    });
+  }
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new ArgumentError(`cannot create the state directory ${dir}: ${(err as Error).message}`, {
+      argument: 'stateDir',
+      path: dir,
+      cause: err,
+    });
+  }
+  if (statSync(dir).dev !== wsDev) {
+    throw new ArgumentError(
+      `the state directory ${dir} is on another filesystem than the workspace ${workspace}; commits need both on one filesystem`,
+      { argument: 'stateDir', path: dir, code: 'ERR_BRANCHING_STATE_XDEV' },
+    );
+  }
+  return dir;
+}
+
 /**
  * Picks the state directory: an explicit choice (option or
- * BRANCHING_STATE_DIR) first, then `<parent>/.branching/<name>-<hash>`, then
- * `<tmpdir>/branching-<uid>/<name>-<hash>`; the first one that can be created
- * on the workspace's own filesystem wins.
+ * BRANCHING_STATE_DIR, made absolute) first, then the first default root
+ * (defaultStateRoots) that can be created on the workspace's own filesystem
+ * and lies neither in the workspace nor in a git work tree.
  */
-export function resolveStateDir(workspace: string, explicit?: string): string {
+export function resolveStateDir(workspace: string, explicit?: unknown): string {
   const wsDev = statSync(workspace).dev;
   const name = stateName(workspace);
   const chosen = explicit ?? process.env.BRANCHING_STATE_DIR;
-  if (chosen) {
-    const dir = join(chosen, name);
-    try {
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-    } catch (err) {
-      throw new ArgumentError(`cannot create the state directory ${dir}: ${(err as Error).message}`, {
-        argument: 'stateDir',
-        path: dir,
-        cause: err,
-      });
+  if (chosen !== undefined && chosen !== '') return explicitStateDir(chosen, workspace, wsDev, name);
+  const tried: string[] = [];
+  for (const root of defaultStateRoots()) {
+    const dir = join(root, name);
+    const unfit = unfitStateDir(dir, workspace);
+    if (unfit) {
+      tried.push(`${dir} (${unfit})`);
+      continue;
     }
-    if (statSync(dir).dev !== wsDev) {
-      throw new ArgumentError(
-        `the state directory ${dir} is on another filesystem than the workspace ${workspace}; commits need both on one filesystem`,
-        { argument: 'stateDir', path: dir, code: 'ERR_BRANCHING_STATE_XDEV' },
-      );
-    }
-    return dir;
-  }
-  const uid = process.getuid?.() ?? 0;
-  const candidates = [join(dirname(workspace), '.branching', name), join(tmpdir(), `branching-${uid}`, name)];
-  for (const dir of candidates) {
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       if (statSync(dir).dev === wsDev) return dir;
-    } catch {
-      // Not writable here; try the next place.
+      tried.push(`${dir} (another filesystem)`);
+    } catch (err) {
+      tried.push(`${dir} (${(err as NodeJS.ErrnoException).code ?? 'not writable'})`);
     }
   }
   throw new ArgumentError(
-    `no place for branch state on the filesystem of ${workspace} (tried ${candidates.join(', ')}); set BRANCHING_STATE_DIR to a writable directory on that filesystem`,
+    `no place for branch state on the filesystem of ${workspace} (tried ${tried.join(', ')}); set BRANCHING_STATE_DIR (or the stateDir option) to a writable directory on that filesystem, outside the project and any git work tree`,
     { argument: 'path', path: workspace, code: 'ERR_BRANCHING_NO_STATE_DIR' },
   );
 }

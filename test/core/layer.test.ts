@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { chooseMounter, mountsUnder } from '../../src/backends/overlay.ts';
+import { resolveStateDir } from '../../src/core/state.ts';
 import { ArgumentError, LayerError, LayerStack, MountError, removeLayerDir, Workspace } from '../../src/index.ts';
 import { overlayRequiredHere, skipUnless } from '../helpers/backends.ts';
 import { assertBuilt, repoRoot } from '../helpers/build.ts';
@@ -321,10 +322,9 @@ describe.skipIf(skipUnless(choice.mounter !== null, 'overlay mounts', choice.rea
         expect(await snapshot(view)).toEqual(merged);
         expect(readdirSync(scratch)).toEqual([]);
         // The journal finished: nothing is left to replay.
-        const state = join(tmp.path, '.branching');
-        const [stateDir] = readdirSync(state);
-        expect(readdirSync(join(state, stateDir, 'txn'))).toEqual([]);
-        expect(readFileSync(join(state, stateDir, 'main.version'), 'utf8')).toBe('1');
+        const stateDir = resolveStateDir(realpathSync(real));
+        expect(readdirSync(join(stateDir, 'txn'))).toEqual([]);
+        expect(readFileSync(join(stateDir, 'main.version'), 'utf8')).toBe('1');
       });
 
       it("commits only the top layer's changes: the file layer's stay in the file layer", async () => {

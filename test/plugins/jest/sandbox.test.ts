@@ -1,9 +1,10 @@
 // The runner/preset: Jest workers born in the sandbox, each file's and each test's branch mounted at
 // the project's own path. Runs as root and (scripts/test.mjs) as the unprivileged user nobody.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, realpathSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { resolveStateDir } from '../../../src/core/state.ts';
 import { probeSandbox } from '../../../src/sandbox/launcher.ts';
 import { skipUnless } from '../../helpers/backends.ts';
 import { explain, type FixtureProject, fixtureProject, type JestMajor, runJest } from '../../helpers/jest.ts';
@@ -34,9 +35,9 @@ function hasOtherInterfaces(): boolean {
 
 /** Run dirs the runner made under the state dir and did not remove. */
 function leftovers(p: FixtureProject): string[] {
-  const base = join(p.scratch, '.branching');
-  if (!existsSync(base)) return [];
-  return readdirSync(base).flatMap((ws) => readdirSync(join(base, ws)).filter((n) => n.startsWith('jest-run-')));
+  const state = resolveStateDir(realpathSync(p.root));
+  expect(existsSync(state)).toBe(true);
+  return readdirSync(state).filter((n) => n.startsWith('jest-run-'));
 }
 
 describe.skipIf(skip)('jest runner: workers in the sandbox', () => {
