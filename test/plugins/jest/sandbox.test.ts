@@ -2,7 +2,6 @@
 // the project's own path. Runs as root and (scripts/test.mjs) as the unprivileged user nobody.
 import { existsSync, readdirSync, realpathSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { resolveStateDir } from '../../../src/core/state.ts';
 import { probeSandbox } from '../../../src/sandbox/launcher.ts';
