@@ -5,12 +5,13 @@ import { join, resolve } from 'node:path';
 import type { Backend, BackendChoice, BackendKind, BranchHandle, ParentView } from '../backends/backend.ts';
 import { parseBackendChoice, reclaimerFor, selectBackend } from '../backends/factory.ts';
 import { Branch, type BranchOptions, type BranchOwner, ChildSet, normalizeBranchOptions } from './branch.ts';
-import { ArgumentError, CommitError, hasErrno } from './errors.ts';
+import { ArgumentError, BranchError, CommitError, hasErrno } from './errors.ts';
 import { removeTree } from './fsutil.ts';
 import { recoverTransactions } from './journal.ts';
 import { acquireLock, type HeldLock, Lease } from './lock.ts';
 import { showNoticeOnce } from './notice.ts';
 import { ensureLayout, layoutOf, readBranchInfo, readVersion, resolveStateDir, type StateLayout } from './state.ts';
+import { killProcessesUsing } from './users.ts';
 
 export interface WorkspaceOptions {
   /** `auto` (default) picks the fastest backend available here and reports a fallback. */
@@ -30,6 +31,8 @@ export interface GcReport {
   replayedCommits: number;
   /** Interrupted commits that had not reached their commit point, and were dropped. */
   discardedCommits: number;
+  /** Processes still running in a dead owner's branch (outside any sandbox), SIGKILLed before reclaiming it. */
+  killedProcesses: number;
 }
 
 function validateWorkspacePath(path: unknown): string {
@@ -131,9 +134,10 @@ export class Workspace implements BranchOwner {
     const lock = await this.lock('exclusive');
     try {
       const recovered = await recoverTransactions(this.layout.txn, this.path);
-      const reclaimed = await this.reclaimDeadBranches();
+      const { reclaimed, killed } = await this.reclaimDeadBranches();
       return {
         reclaimedBranches: reclaimed,
+        killedProcesses: killed,
         replayedCommits: recovered.replayed,
         discardedCommits: recovered.discarded,
       };
@@ -268,14 +272,22 @@ export class Workspace implements BranchOwner {
     return dead;
   }
 
-  private async reclaimDeadBranches(): Promise<number> {
+  private async reclaimDeadBranches(): Promise<{ reclaimed: number; killed: number }> {
     const dead = await this.deadBranchDirs();
+    // Never pull a tree from under a process: what the dead owner left running in it goes first.
+    const { killed, refused } = await killProcessesUsing(dead);
+    if (refused.length > 0) {
+      throw new BranchError(
+        `cannot reclaim the dead branches of ${this.path}: processes ${refused.join(', ')} still use them and cannot be signalled by this user`,
+        { code: 'ERR_BRANCH_IN_USE' },
+      );
+    }
     for (const dir of dead) {
       await reclaimerFor((await readBranchInfo(dir))?.backend, this.backend)(dir);
       await removeTree(dir);
     }
     await this.reclaimDeadNamesAndLeases();
-    return dead.length;
+    return { reclaimed: dead.length, killed: killed.length };
   }
 
   private async reclaimDeadNamesAndLeases(): Promise<void> {

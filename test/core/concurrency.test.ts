@@ -61,6 +61,28 @@ describe('concurrent processes', () => {
     },
   );
 
+  it('gc SIGKILLs what a dead owner left running in its branch before it reclaims the branch', async () => {
+    assertBuilt();
+    const tmp = tempDir();
+    const root = join(tmp.path, 'project');
+    const stateDir = join(tmp.path, 'state');
+    await fs.mkdir(root);
+    const victim = start(root, stateDir, 'die-open-daemon');
+    const [word, pidText] = (await victim.next()).split(' ');
+    expect(word).toBe('open');
+    const daemon = Number(pidText);
+    victim.child.kill('SIGKILL');
+    await victim.exited;
+    expect(() => process.kill(daemon, 0)).not.toThrow(); // it outlived its owner
+    const ws = await Workspace.open(root, { stateDir, onNotice: () => {} });
+    const report = await ws.gc();
+    expect(report).toMatchObject({ reclaimedBranches: 1, killedProcesses: 1 });
+    const state = (await fs.readFile(`/proc/${daemon}/stat`, 'utf8').catch(() => ') Z')).split(') ')[1];
+    expect(state.startsWith('Z')).toBe(true); // dead (a zombie until the init reaps it) or gone
+    await ws.close();
+    await tmp.cleanup();
+  });
+
   it('state left by a SIGKILLed process is detected on open and reclaimed by gc', async () => {
     assertBuilt();
     const tmp = tempDir();

@@ -18,7 +18,7 @@ export const gc: Command = {
     if (values.json) console.log(JSON.stringify({ workspace: ws.path, stateDir: ws.stateDir, ...report }));
     else {
       console.log(
-        `${ws.path}: reclaimed ${report.reclaimedBranches} dead branch(es), finished ${report.replayedCommits} and dropped ${report.discardedCommits} interrupted commit(s)`,
+        `${ws.path}: reclaimed ${report.reclaimedBranches} dead branch(es) (killing ${report.killedProcesses} process(es) still running in them), finished ${report.replayedCommits} and dropped ${report.discardedCommits} interrupted commit(s)`,
       );
     }
     return EXIT.ok;
