@@ -33,7 +33,14 @@ const UNPRIVILEGED_SUITES = [
  * overlay backend works through the launcher's mount helper: the semantic
  * suite then covers overlay and clone.
  */
-const UNPRIVILEGED_LAUNCHED_SUITES = ['test/core', 'test/backends', 'test/process/escape.test.ts'];
+const UNPRIVILEGED_LAUNCHED_SUITES = [
+  'test/core',
+  'test/backends',
+  // The escape batteries again, from a sandbox nested in `branching run`.
+  'test/process/escape.test.ts',
+  'test/plugins/vitest/escape.test.ts',
+  'test/plugins/jest/escape.test.ts',
+];
 const extraArgs = process.argv.slice(2);
 
 function runVitest(label, args, { asUser, launched = false, extraEnv } = {}) {
