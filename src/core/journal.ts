@@ -28,6 +28,13 @@ interface Journal {
   target: string;
   ops: JournalOp[];
   /**
+   * Existing directories of the target that the ops write into but this
+   * user may not write (a 0555 dir), with their mode before the commit:
+   * replay opens them first and gives each its final mode last, so that the
+   * outcome never depends on the order of mode changes.
+   */
+  unlock?: Array<{ path: string; mode: number }>;
+  /**
    * Written with the commit, so that a replay also moves the version on.
    * `staged` names the new version file, staged (and fsynced) with the rest,
    * so that it is placed by a rename like any other file.
@@ -37,14 +44,27 @@ interface Journal {
 
 const JOURNAL = 'journal.json';
 
-/** Test-only fault injection: SIGKILL ourselves before mutation step N. */
+/**
+ * Test-only fault injection: SIGKILL ourselves before mutation step N of the
+ * process (BRANCHING_TEST_CRASH_AT_STEP), or fail with EIO at step N of
+ * every commit and replay (BRANCHING_TEST_FAIL_AT_STEP, read at each one).
+ */
 let crashAt = Number(process.env.BRANCHING_TEST_CRASH_AT_STEP ?? -1);
 let stepCount = 0;
+let failAt = -1;
+let failCount = 0;
 function step(): void {
   if (crashAt >= 0 && stepCount++ === crashAt) {
     crashAt = -1;
     process.kill(process.pid, 'SIGKILL');
   }
+  if (failAt >= 0 && failCount++ === failAt) {
+    throw Object.assign(new Error(`EIO: injected fault at step ${failAt}`), { code: 'EIO', path: 'injected' });
+  }
+}
+function armFaults(): void {
+  failAt = Number(process.env.BRANCHING_TEST_FAIL_AT_STEP ?? -1);
+  failCount = 0;
 }
 
 export interface CommitRequest {
@@ -57,6 +77,9 @@ export interface CommitRequest {
 }
 
 export async function commitChanges(request: CommitRequest): Promise<void> {
+  armFaults();
+  await assertWritableTarget(request.target);
+  await finishEarlierCommits(request.txnRoot, request.target);
   // Dot-named: when committing into a parent branch, this dir sits (briefly) inside the parent's tree.
   const dir = join(request.txnRoot, `.branching-txn-${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`);
   const trace = tracer('journal');
@@ -74,6 +97,7 @@ export async function commitChanges(request: CommitRequest): Promise<void> {
       format: 1,
       target: request.target,
       ops,
+      unlock: await lockedParents(request.target, ops),
       version: request.version && { ...request.version, staged: versionName },
     };
     // The staged directory's entries and the journal's bytes become durable together;
@@ -94,8 +118,74 @@ export async function commitChanges(request: CommitRequest): Promise<void> {
         });
   }
   // Past the commit point: the change will land, now or at recovery.
-  await replay(dir);
+  try {
+    await replay(dir);
+  } catch (err) {
+    throw pendingError(request.target, err);
+  }
   trace('replay');
+}
+
+/** The journal is durable, so the commit stands: what failed is applying it, which recovery finishes. */
+function pendingError(target: string, err: unknown): CommitError {
+  const e = err as NodeJS.ErrnoException;
+  return new CommitError(
+    `committed into ${target}, but applying the change failed (${e.code ?? 'error'}: ${e.message}); ` +
+      'it is durable and finishes at the next Workspace.open() or `branching gc` once the cause is fixed',
+    { path: e.path ?? target, code: 'ERR_BRANCH_COMMIT_PENDING', cause: err },
+  );
+}
+
+/** A read-only target fails up front with what it is, not with a link error halfway through staging. */
+async function assertWritableTarget(target: string): Promise<void> {
+  try {
+    await fs.access(target, fsc.W_OK);
+  } catch (err) {
+    if (!hasErrno(err, 'EROFS', 'EACCES', 'EPERM')) return; // missing etc.: reported by what follows
+    const why = hasErrno(err, 'EROFS') ? 'it is on a read-only file system' : 'this user may not write it';
+    throw new CommitError(`cannot commit into ${target}: ${why}`, {
+      path: target,
+      code: hasErrno(err, 'EROFS') ? 'ERR_BRANCH_COMMIT_READ_ONLY' : 'ERR_BRANCH_COMMIT',
+      cause: err,
+    });
+  }
+}
+
+/**
+ * Directories (relative to the target, '' for the target itself) that ops
+ * write into and that this user may not write or search now, with their
+ * current mode. Root may write anywhere, so this is empty for root.
+ */
+async function lockedParents(target: string, ops: JournalOp[]): Promise<Array<{ path: string; mode: number }>> {
+  const parents = new Set<string>();
+  for (const op of ops) {
+    for (let rel = parentOf(op.path); rel !== null; rel = parentOf(rel)) parents.add(rel);
+  }
+  const locked: Array<{ path: string; mode: number }> = [];
+  for (const rel of parents) {
+    const path = join(target, rel);
+    const st = await fs.lstat(path).catch(() => null);
+    if (!st?.isDirectory()) continue;
+    const ok = await fs.access(path, fsc.W_OK | fsc.X_OK).then(
+      () => true,
+      () => false,
+    );
+    if (ok) continue;
+    if (st.uid !== process.getuid?.()) {
+      throw new CommitError(`cannot commit into ${target}: ${path} is not writable by this user, who does not own it`, {
+        path,
+        code: 'ERR_BRANCH_COMMIT_PERMISSION',
+      });
+    }
+    locked.push({ path: rel, mode: st.mode & 0o7777 });
+  }
+  return locked;
+}
+
+function parentOf(rel: string): string | null {
+  if (rel === '') return null;
+  const at = rel.lastIndexOf('/');
+  return at < 0 ? '' : rel.slice(0, at);
 }
 
 /**
@@ -165,6 +255,10 @@ export async function replay(dir: string): Promise<void> {
   await fs.mkdir(trash, { recursive: true });
   const safe = new SafeDirs(journal.target);
   const touched = new Set<string>();
+  for (const { path } of journal.unlock ?? []) {
+    step();
+    await chmodIfDir(join(journal.target, path), (mode) => mode | 0o700);
+  }
 
   for (const [index, op] of journal.ops.entries()) {
     const target = join(journal.target, op.path);
@@ -191,10 +285,9 @@ export async function replay(dir: string): Promise<void> {
   }
 
   // Directory modes last, deepest first: a read-only directory must not block its own children.
-  const mkdirs = journal.ops.filter((op): op is Extract<JournalOp, { op: 'mkdir' }> => op.op === 'mkdir');
-  for (const op of mkdirs.sort((a, b) => depthOf(b.path) - depthOf(a.path))) {
+  for (const { path, mode } of finalModes(journal)) {
     step();
-    await fs.chmod(join(journal.target, op.path), op.mode);
+    await chmodIfDir(join(journal.target, path), () => mode);
   }
   if (journal.version?.staged) {
     step();
@@ -210,6 +303,20 @@ export async function replay(dir: string): Promise<void> {
   // Removing the journal first makes the transaction finished even if the rest of the cleanup is cut short.
   await fs.rm(join(dir, JOURNAL), { force: true });
   await removeTree(dir);
+}
+
+/** The mode each directory ends with: a mkdir op's, else (an unlocked one) the mode it had; deepest first. */
+function finalModes(journal: Journal): Array<{ path: string; mode: number }> {
+  const modes = new Map<string, number>();
+  for (const { path, mode } of journal.unlock ?? []) modes.set(path, mode);
+  for (const op of journal.ops) if (op.op === 'mkdir') modes.set(op.path, op.mode);
+  return [...modes].map(([path, mode]) => ({ path, mode })).sort((a, b) => depthOf(b.path) - depthOf(a.path));
+}
+
+/** chmod of a directory that may have been replaced or removed by the ops since (then nothing to do). */
+async function chmodIfDir(path: string, mode: (current: number) => number): Promise<void> {
+  const st = await fs.lstat(path).catch(() => null);
+  if (st?.isDirectory()) await fs.chmod(path, mode(st.mode & 0o7777));
 }
 
 async function moveAside(path: string, aside: string): Promise<void> {
@@ -256,18 +363,47 @@ class SafeDirs {
   }
 }
 
-/** Recovers interrupted commits: replays journalled ones into `workspace`, discards the rest. Call under the lock. */
+export interface StuckCommit {
+  /** The transaction directory. */
+  dir: string;
+  /** Why replaying it failed: a CommitError with code ERR_BRANCH_JOURNAL_STUCK. */
+  error: CommitError;
+}
+
+export interface RecoveryReport {
+  replayed: number;
+  discarded: number;
+  /** Committed changes that could not be applied (yet): the workspace still opens. */
+  stuck: StuckCommit[];
+}
+
+function stuckError(dir: string, workspace: string, err: unknown): CommitError {
+  const e = err as NodeJS.ErrnoException;
+  return new CommitError(
+    `a commit into ${workspace} is durable but could not be applied (${e.code ?? 'error'}: ${e.message}); ` +
+      `fix the cause and run \`branching gc ${workspace}\` to finish it, or \`branching gc --repair ${workspace}\` to drop it ` +
+      `(what was applied so far stays; the journal is ${dir})`,
+    { path: e.path ?? workspace, code: 'ERR_BRANCH_JOURNAL_STUCK', cause: err },
+  );
+}
+
+/**
+ * Recovers interrupted commits: replays journalled ones into `workspace`,
+ * discards the rest, and reports (never throws for) a journal that cannot be
+ * replayed. With `drop`, such a journal is removed instead. Call under the lock.
+ */
 export async function recoverTransactions(
   txnRoot: string,
   workspace: string,
-): Promise<{ replayed: number; discarded: number }> {
-  let replayed = 0;
-  let discarded = 0;
+  { drop = false } = {},
+): Promise<RecoveryReport> {
+  armFaults();
+  const report: RecoveryReport = { replayed: 0, discarded: 0, stuck: [] };
   let names: string[];
   try {
-    names = await fs.readdir(txnRoot);
+    names = (await fs.readdir(txnRoot)).filter((n) => n.startsWith('.branching-txn-'));
   } catch (err) {
-    if (hasErrno(err, 'ENOENT')) return { replayed, discarded };
+    if (hasErrno(err, 'ENOENT')) return report;
     throw err;
   }
   for (const name of names.sort()) {
@@ -276,14 +412,28 @@ export async function recoverTransactions(
       (text) => JSON.parse(text) as Journal,
       () => null,
     );
-    if (journal && journal.target === workspace) {
-      await replay(dir);
-      replayed++;
-    } else {
+    if (!journal || journal.target !== workspace) {
       // Not yet committed, or aimed at a branch that died with its process.
       await removeTree(dir);
-      discarded++;
+      report.discarded++;
+      continue;
+    }
+    try {
+      await replay(dir);
+      report.replayed++;
+    } catch (err) {
+      if (!drop) report.stuck.push({ dir, error: stuckError(dir, workspace, err) });
+      else {
+        await removeTree(dir);
+        report.discarded++;
+      }
     }
   }
-  return { replayed, discarded };
+  return report;
+}
+
+/** A new commit lands after the ones before it, or not at all. */
+async function finishEarlierCommits(txnRoot: string, target: string): Promise<void> {
+  const { stuck } = await recoverTransactions(txnRoot, target);
+  if (stuck.length > 0) throw stuck[0].error;
 }

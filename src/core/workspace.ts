@@ -33,6 +33,13 @@ export interface GcReport {
   discardedCommits: number;
   /** Processes still running in a dead owner's branch (outside any sandbox), SIGKILLed before reclaiming it. */
   killedProcesses: number;
+  /** Durable commits that still cannot be applied (each error says why and what to do); dropped with `repair`. */
+  stuckCommits: CommitError[];
+}
+
+export interface GcOptions {
+  /** Drop durable commits that cannot be applied instead of keeping them for a later attempt. */
+  repair?: boolean;
 }
 
 function validateWorkspacePath(path: unknown): string {
@@ -129,17 +136,26 @@ export class Workspace implements BranchOwner {
   }
 
   /** Finishes or drops interrupted commits and reclaims the state of branches whose process died. */
-  async gc(): Promise<GcReport> {
+  async gc(options: GcOptions = {}): Promise<GcReport> {
+    if (options === null || typeof options !== 'object') {
+      throw new ArgumentError('gc options must be an object', { argument: 'options' });
+    }
+    if (options.repair !== undefined && typeof options.repair !== 'boolean') {
+      throw new ArgumentError(`repair must be true or false; got ${JSON.stringify(options.repair)}`, {
+        argument: 'repair',
+      });
+    }
     await this.ensureReady();
     const lock = await this.lock('exclusive');
     try {
-      const recovered = await recoverTransactions(this.layout.txn, this.path);
+      const recovered = await recoverTransactions(this.layout.txn, this.path, { drop: options.repair === true });
       const { reclaimed, killed } = await this.reclaimDeadBranches();
       return {
         reclaimedBranches: reclaimed,
         killedProcesses: killed,
         replayedCommits: recovered.replayed,
         discardedCommits: recovered.discarded,
+        stuckCommits: recovered.stuck.map((s) => s.error),
       };
     } finally {
       await lock.release();
@@ -249,6 +265,8 @@ export class Workspace implements BranchOwner {
           `branching: finished ${recovered.replayed} commit(s) into ${this.path} that a crashed process left half-done`,
         );
       }
+      // The workspace opens all the same: a commit that cannot be applied is reported, with what to do.
+      for (const { error } of recovered.stuck) this.notice(`branching: ${error.message}`);
     } finally {
       await lock.release();
     }
