@@ -6,8 +6,9 @@
  * branch, so it never pulls a tree from under a running process.
  *
  * A process uses a branch directory D when its cwd or root lies below D (or
- * below a directory mounted there), or when its mount namespace holds a mount
- * made from D (an overlay whose upper dir is in D, a bind of D).
+ * below a directory mounted there), or when its cwd, root or an open file is
+ * on a mount made from D (an overlay whose upper dir is in D, a bind of D) in
+ * its own mount namespace.
  */
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -54,15 +55,48 @@ function walksInto(link: string, targets: Ident[]): boolean {
   return false;
 }
 
-/** Whether the mount namespace of `pid` holds a mount whose root or options name a path in one of `dirs`. */
-function mountsMention(pid: number, dirs: string[]): boolean {
+/** dev_t from a mountinfo "major:minor" field, as stat reports it (glibc's makedev). */
+function makedev(field: string): number {
+  const [major, minor] = field.split(':').map(Number);
+  return (major & 0xfff) * 256 + (minor & 0xff) + (minor & ~0xff) * 4096 + (major & ~0xfff) * 2 ** 32;
+}
+
+/**
+ * The devices of the mounts, in the mount namespace of `pid`, that were made
+ * from one of `dirs` (an overlay whose upper dir is there, a bind of it). A
+ * namespace that merely copied such a mount (made later, elsewhere) holds it
+ * too, so only processes that actually sit on one of these devices use it.
+ */
+function branchDevicesSeenBy(pid: number, dirs: string[]): Set<number> {
+  const devices = new Set<number>();
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/mountinfo`, 'utf8');
   } catch {
+    return devices;
+  }
+  for (const line of text.split('\n')) {
+    if (dirs.some((d) => line.includes(`${d}/`) || line.includes(`${d} `))) devices.add(makedev(line.split(' ')[2]));
+  }
+  return devices;
+}
+
+/** Whether the cwd, root or an open descriptor of `pid` is on one of `devices`. */
+function sitsOn(pid: number, devices: Set<number>): boolean {
+  if (devices.size === 0) return false;
+  const on = (path: string) => {
+    try {
+      return devices.has(statSync(path).dev);
+    } catch {
+      return false;
+    }
+  };
+  if (on(`/proc/${pid}/cwd`) || on(`/proc/${pid}/root`)) return true;
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => on(`/proc/${pid}/fd/${fd}`));
+  } catch {
     return false;
   }
-  return text.split('\n').some((line) => dirs.some((d) => line.includes(`${d}/`) || line.includes(`${d} `)));
 }
 
 function livePids(): number[] {
@@ -76,12 +110,15 @@ function livePids(): number[] {
   }
 }
 
-/** Processes whose cwd or root is in one of `dirs`, or whose mount namespace holds a mount made from one. */
+/**
+ * Processes whose cwd or root is in one of `dirs`, or whose cwd, root or an
+ * open descriptor is on a mount made from one of them (seen in their own
+ * mount namespace, e.g. inside a dead owner's `branching run`).
+ */
 export function processesUsing(dirs: string[]): number[] {
   if (dirs.length === 0) return [];
   const targets = dirs.flatMap(identitiesOf);
-  const ownNs = nsOf(process.pid);
-  const nsVerdict = new Map<string, boolean>();
+  const devicesByNs = new Map<string, Set<number>>();
   const users: number[] = [];
   for (const pid of livePids()) {
     if (walksInto(`/proc/${pid}/cwd`, targets) || walksInto(`/proc/${pid}/root`, targets)) {
@@ -89,9 +126,9 @@ export function processesUsing(dirs: string[]): number[] {
       continue;
     }
     const ns = nsOf(pid);
-    if (ns === null || ns === ownNs) continue;
-    if (!nsVerdict.has(ns)) nsVerdict.set(ns, mountsMention(pid, dirs));
-    if (nsVerdict.get(ns)) users.push(pid);
+    if (ns === null) continue;
+    if (!devicesByNs.has(ns)) devicesByNs.set(ns, branchDevicesSeenBy(pid, dirs));
+    if (sitsOn(pid, devicesByNs.get(ns) as Set<number>)) users.push(pid);
   }
   return users;
 }

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -79,6 +80,33 @@ describe('concurrent processes', () => {
     expect(report).toMatchObject({ reclaimedBranches: 1, killedProcesses: 1 });
     const state = (await fs.readFile(`/proc/${daemon}/stat`, 'utf8').catch(() => ') Z')).split(') ')[1];
     expect(state.startsWith('Z')).toBe(true); // dead (a zombie until the init reaps it) or gone
+    await ws.close();
+    await tmp.cleanup();
+  });
+
+  it('gc spares a process that only holds a copy of the dead branch mount (another mount namespace)', async () => {
+    assertBuilt();
+    const tmp = tempDir();
+    const root = join(tmp.path, 'project');
+    const stateDir = join(tmp.path, 'state');
+    await fs.mkdir(root);
+    const victim = start(root, stateDir, 'die-open');
+    expect(await victim.next()).toBe('open');
+    // A new mount namespace copies every mount there is now, the branch's included; it runs elsewhere.
+    const bystander = spawn('unshare', ['-Urm', 'sleep', '600'], { cwd: tmp.path, stdio: 'ignore' });
+    const ownNs = readlinkSync('/proc/self/ns/mnt');
+    const until = Date.now() + 10_000;
+    while (readlinkSync(`/proc/${bystander.pid}/ns/mnt`) === ownNs && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(readlinkSync(`/proc/${bystander.pid}/ns/mnt`)).not.toBe(ownNs);
+    victim.child.kill('SIGKILL');
+    await victim.exited;
+    const ws = await Workspace.open(root, { stateDir, onNotice: () => {} });
+    const report = await ws.gc();
+    expect(report).toMatchObject({ reclaimedBranches: 1, killedProcesses: 0 });
+    expect(bystander.exitCode).toBeNull();
+    bystander.kill('SIGKILL');
     await ws.close();
     await tmp.cleanup();
   });
