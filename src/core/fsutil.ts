@@ -1,4 +1,15 @@
-import { constants as fsc } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  constants as fsc,
+  fsyncSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { hasErrno } from './errors.ts';
@@ -188,4 +199,56 @@ export async function pathExists(path: string): Promise<boolean> {
     if (hasErrno(err, 'ENOENT', 'ENOTDIR')) return false;
     throw err;
   }
+}
+
+// ---- synchronous twins, for recovery in the Workspace constructor (no tree may be read before it) ----
+
+/** fsync a file or directory by path, synchronously. */
+export function fsyncPathSync(path: string): void {
+  const fd = openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** rm -rf, synchronously, that also copes with directories without write permission. */
+export function removeTreeSync(path: string): void {
+  try {
+    rmSync(path, { recursive: true, force: true, maxRetries: 2 });
+  } catch (err) {
+    if (!hasErrno(err, 'EACCES', 'EPERM', 'ENOTEMPTY')) throw err;
+    makeDirsWritableSync(path);
+    rmSync(path, { recursive: true, force: true, maxRetries: 2 });
+  }
+}
+
+function makeDirsWritableSync(root: string): void {
+  const stack = [root];
+  while (stack.length > 0) {
+    const dir = stack.pop() as string;
+    const st = lstatSync(dir, { throwIfNoEntry: false });
+    if (!st?.isDirectory()) continue;
+    try {
+      chmodSync(dir, 0o700);
+      for (const name of readdirSync(dir)) stack.push(join(dir, name));
+    } catch {
+      // not ours to change: rm reports what is left
+    }
+  }
+}
+
+/** Replaces `path` with `data` durably (write aside, fsync, rename, fsync the directory), synchronously. */
+export function writeFileDurableSync(path: string, data: string): void {
+  const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  const fd = openSync(tmp, 'wx', 0o644);
+  try {
+    writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  fsyncPathSync(join(path, '..'));
 }

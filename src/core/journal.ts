@@ -1,10 +1,28 @@
 import { randomBytes } from 'node:crypto';
-import { constants as fsc } from 'node:fs';
+import {
+  chmodSync,
+  constants as fsc,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+} from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type Change, depthOf, orderChanges } from './changes.ts';
 import { CommitError, hasErrno } from './errors.ts';
-import { copyTree, fsyncPath, Limiter, pathExists, removeTree, writeFileDurable, writeFileSynced } from './fsutil.ts';
+import {
+  copyTree,
+  fsyncPath,
+  fsyncPathSync,
+  Limiter,
+  removeTree,
+  removeTreeSync,
+  writeFileDurableSync,
+  writeFileSynced,
+} from './fsutil.ts';
 import { tracer } from './trace.ts';
 
 /**
@@ -43,6 +61,7 @@ interface Journal {
 }
 
 const JOURNAL = 'journal.json';
+const TXN_PREFIX = '.branching-txn-';
 
 /**
  * Test-only fault injection: SIGKILL ourselves before mutation step N of the
@@ -81,7 +100,7 @@ export async function commitChanges(request: CommitRequest): Promise<void> {
   await assertWritableTarget(request.target);
   await finishEarlierCommits(request.txnRoot, request.target);
   // Dot-named: when committing into a parent branch, this dir sits (briefly) inside the parent's tree.
-  const dir = join(request.txnRoot, `.branching-txn-${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`);
+  const dir = join(request.txnRoot, `${TXN_PREFIX}${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`);
   const trace = tracer('journal');
   const stagedDir = join(dir, 'staged');
   await fs.mkdir(stagedDir, { recursive: true });
@@ -249,60 +268,80 @@ async function syncTree(path: string): Promise<void> {
 
 /** Applies a journalled transaction to the end and removes it. Idempotent: safe to run again after a crash. */
 export async function replay(dir: string): Promise<void> {
-  const journal = JSON.parse(await fs.readFile(join(dir, JOURNAL), 'utf8')) as Journal;
+  replaySync(dir);
+}
+
+/**
+ * The replay itself, synchronous: a run of renames and chmods, so that the
+ * Workspace constructor can finish an interrupted commit before anything
+ * reads the tree (and a commit's apply is never interleaved with other work).
+ */
+export function replaySync(dir: string): void {
+  const journal = JSON.parse(readFileSync(join(dir, JOURNAL), 'utf8')) as Journal;
   const staged = join(dir, 'staged');
   const trash = join(dir, 'trash');
-  await fs.mkdir(trash, { recursive: true });
+  mkdirSync(trash, { recursive: true });
   const safe = new SafeDirs(journal.target);
   const touched = new Set<string>();
   for (const { path } of journal.unlock ?? []) {
     step();
-    await chmodIfDir(join(journal.target, path), (mode) => mode | 0o700);
+    chmodIfDir(join(journal.target, path), (mode) => mode | 0o700);
   }
-
   for (const [index, op] of journal.ops.entries()) {
     const target = join(journal.target, op.path);
-    await safe.assertParentIsReal(op.path);
+    safe.assertParentIsReal(op.path);
     step();
-    if (op.op === 'delete') {
-      await moveAside(target, join(trash, String(index)));
-    } else if (op.op === 'mkdir') {
-      const st = await fs.lstat(target).catch(() => null);
-      if (st && !st.isDirectory()) await moveAside(target, join(trash, String(index)));
-      if (!st?.isDirectory()) await fs.mkdir(target, { mode: 0o700 });
-      safe.markReal(op.path);
-    } else {
-      const from = join(staged, op.staged);
-      if (!(await pathExists(from))) continue; // placed before a crash
-      const st = await fs.lstat(target).catch(() => null);
-      // rename(2) replaces a non-directory atomically, but not a directory, nor anything by a directory.
-      if (st && (st.isDirectory() || (await fs.lstat(from)).isDirectory())) {
-        await moveAside(target, join(trash, String(index)));
-      }
-      await fs.rename(from, target);
-    }
+    applyOp(op, target, staged, join(trash, String(index)), safe);
     touched.add(dirname(target));
   }
-
   // Directory modes last, deepest first: a read-only directory must not block its own children.
   for (const { path, mode } of finalModes(journal)) {
     step();
-    await chmodIfDir(join(journal.target, path), () => mode);
+    chmodIfDir(join(journal.target, path), () => mode);
   }
+  placeVersion(journal, staged, touched);
+  for (const d of touched) {
+    try {
+      fsyncPathSync(d);
+    } catch {
+      // a directory the ops removed again
+    }
+  }
+  step();
+  // Removing the journal first makes the transaction finished even if the rest of the cleanup is cut short.
+  rmSync(join(dir, JOURNAL), { force: true });
+  removeTreeSync(dir);
+}
+
+function applyOp(op: JournalOp, target: string, staged: string, aside: string, safe: SafeDirs): void {
+  if (op.op === 'delete') {
+    moveAside(target, aside);
+  } else if (op.op === 'mkdir') {
+    const st = lstatSync(target, { throwIfNoEntry: false });
+    if (st && !st.isDirectory()) moveAside(target, aside);
+    if (!st?.isDirectory()) mkdirSync(target, { mode: 0o700 });
+    safe.markReal(op.path);
+  } else {
+    const from = join(staged, op.staged);
+    const source = lstatSync(from, { throwIfNoEntry: false });
+    if (!source) return; // placed before a crash
+    const st = lstatSync(target, { throwIfNoEntry: false });
+    // rename(2) replaces a non-directory atomically, but not a directory, nor anything by a directory.
+    if (st && (st.isDirectory() || source.isDirectory())) moveAside(target, aside);
+    renameSync(from, target);
+  }
+}
+
+function placeVersion(journal: Journal, staged: string, touched: Set<string>): void {
   if (journal.version?.staged) {
     step();
     const stagedVersion = join(staged, journal.version.staged);
-    if (await pathExists(stagedVersion)) await fs.rename(stagedVersion, journal.version.file);
+    if (lstatSync(stagedVersion, { throwIfNoEntry: false })) renameSync(stagedVersion, journal.version.file);
     touched.add(dirname(journal.version.file));
   } else if (journal.version) {
     step();
-    await writeFileDurable(journal.version.file, String(journal.version.value));
+    writeFileDurableSync(journal.version.file, String(journal.version.value));
   }
-  await Promise.all([...touched].map((d) => fsyncPath(d).catch(() => {})));
-  step();
-  // Removing the journal first makes the transaction finished even if the rest of the cleanup is cut short.
-  await fs.rm(join(dir, JOURNAL), { force: true });
-  await removeTree(dir);
 }
 
 /** The mode each directory ends with: a mkdir op's, else (an unlocked one) the mode it had; deepest first. */
@@ -314,21 +353,21 @@ function finalModes(journal: Journal): Array<{ path: string; mode: number }> {
 }
 
 /** chmod of a directory that may have been replaced or removed by the ops since (then nothing to do). */
-async function chmodIfDir(path: string, mode: (current: number) => number): Promise<void> {
-  const st = await fs.lstat(path).catch(() => null);
-  if (st?.isDirectory()) await fs.chmod(path, mode(st.mode & 0o7777));
+function chmodIfDir(path: string, mode: (current: number) => number): void {
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (st?.isDirectory()) chmodSync(path, mode(st.mode & 0o7777));
 }
 
-async function moveAside(path: string, aside: string): Promise<void> {
+function moveAside(path: string, aside: string): void {
   try {
-    await fs.rename(path, aside);
+    renameSync(path, aside);
   } catch (err) {
     if (hasErrno(err, 'ENOENT')) return;
     // An unprivileged overlay (a parent branch's merged mount) cannot rename a
     // directory that comes from a lower layer. Removing it instead is just as
     // idempotent, and journals aimed at branches are never replayed anyway.
     if (!hasErrno(err, 'EXDEV')) throw err;
-    await removeTree(path);
+    removeTreeSync(path);
   }
 }
 
@@ -345,13 +384,13 @@ class SafeDirs {
     this.real.add(rel);
   }
 
-  async assertParentIsReal(rel: string): Promise<void> {
+  assertParentIsReal(rel: string): void {
     const parts = rel.split('/');
     let prefix = '';
     for (let i = 0; i < parts.length - 1; i++) {
       prefix = prefix === '' ? parts[i] : `${prefix}/${parts[i]}`;
       if (this.real.has(prefix)) continue;
-      const st = await fs.lstat(join(this.root, prefix)).catch(() => null);
+      const st = lstatSync(join(this.root, prefix), { throwIfNoEntry: false });
       if (!st?.isDirectory()) {
         throw new CommitError(
           `refusing to apply ${rel}: ${join(this.root, prefix)} is ${st ? 'not a directory (a symlink or file)' : 'missing'} in the target`,
@@ -395,36 +434,55 @@ function stuckError(dir: string, workspace: string, err: unknown): CommitError {
 export async function recoverTransactions(
   txnRoot: string,
   workspace: string,
-  { drop = false } = {},
+  options: { drop?: boolean } = {},
 ): Promise<RecoveryReport> {
+  return recoverTransactionsSync(txnRoot, workspace, options);
+}
+
+/** Whether `txnRoot` holds any transaction at all: recovery is skipped, at no cost, when it does not. */
+export function hasTransactions(txnRoot: string): boolean {
+  try {
+    return readdirSync(txnRoot).some((n) => n.startsWith(TXN_PREFIX));
+  } catch {
+    return false;
+  }
+}
+
+export function recoverTransactionsSync(
+  txnRoot: string,
+  workspace: string,
+  { drop = false }: { drop?: boolean } = {},
+): RecoveryReport {
   armFaults();
   const report: RecoveryReport = { replayed: 0, discarded: 0, stuck: [] };
   let names: string[];
   try {
-    names = (await fs.readdir(txnRoot)).filter((n) => n.startsWith('.branching-txn-'));
+    names = readdirSync(txnRoot).filter((n) => n.startsWith(TXN_PREFIX));
   } catch (err) {
     if (hasErrno(err, 'ENOENT')) return report;
     throw err;
   }
   for (const name of names.sort()) {
     const dir = join(txnRoot, name);
-    const journal = await fs.readFile(join(dir, JOURNAL), 'utf8').then(
-      (text) => JSON.parse(text) as Journal,
-      () => null,
-    );
+    let journal: Journal | null = null;
+    try {
+      journal = JSON.parse(readFileSync(join(dir, JOURNAL), 'utf8')) as Journal;
+    } catch {
+      // not yet committed: no journal
+    }
     if (!journal || journal.target !== workspace) {
       // Not yet committed, or aimed at a branch that died with its process.
-      await removeTree(dir);
+      removeTreeSync(dir);
       report.discarded++;
       continue;
     }
     try {
-      await replay(dir);
+      replaySync(dir);
       report.replayed++;
     } catch (err) {
       if (!drop) report.stuck.push({ dir, error: stuckError(dir, workspace, err) });
       else {
-        await removeTree(dir);
+        removeTreeSync(dir);
         report.discarded++;
       }
     }

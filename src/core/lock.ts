@@ -1,4 +1,14 @@
-import { closeSync, constants as fsc, mkdirSync, openSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants as fsc,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { native } from '../addon.ts';
@@ -29,6 +39,52 @@ const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 export async function acquireLock(file: string, mode: 'shared' | 'exclusive' = 'exclusive'): Promise<HeldLock> {
   const binding = native();
   return binding ? acquireFlock(file, binding, mode) : acquireMkdirLock(`${file}.d`);
+}
+
+/** An exclusive lock, taken synchronously (Workspace construction recovers under it). */
+export function acquireLockSync(file: string): { release(): void } {
+  const binding = native();
+  if (binding) {
+    const fd = openSync(file, fsc.O_RDWR | fsc.O_CREAT, 0o600);
+    try {
+      binding.flock(fd, 'exclusive', false); // blocking: commits hold it for milliseconds
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+    return { release: () => closeSync(fd) };
+  }
+  return acquireMkdirLockSync(`${file}.d`);
+}
+
+function acquireMkdirLockSync(dir: string): { release(): void } {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let wait = POLL_MIN_MS; ; wait = Math.min(wait * 2, POLL_MAX_MS)) {
+    try {
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'owner'), String(process.pid));
+      return { release: () => rmSync(dir, { recursive: true, force: true }) };
+    } catch (err) {
+      if (!hasErrno(err, 'EEXIST')) throw err;
+    }
+    let owner = 0;
+    try {
+      owner = Number(readFileSync(join(dir, 'owner'), 'utf8'));
+    } catch {
+      // being written, or released meanwhile
+    }
+    if (owner > 0 && !isProcessAlive(owner)) {
+      const aside = `${dir}.stale-${process.pid}-${Date.now()}`;
+      try {
+        renameSync(dir, aside);
+        rmSync(aside, { recursive: true, force: true });
+      } catch {
+        // another waiter took it over first
+      }
+      continue;
+    }
+    Atomics.wait(pause, 0, 0, wait);
+  }
 }
 
 async function acquireFlock(

@@ -7,8 +7,8 @@ import { parseBackendChoice, reclaimerFor, selectBackend } from '../backends/fac
 import { Branch, type BranchOptions, type BranchOwner, ChildSet, normalizeBranchOptions } from './branch.ts';
 import { ArgumentError, BranchError, CommitError, hasErrno } from './errors.ts';
 import { removeTree } from './fsutil.ts';
-import { recoverTransactions } from './journal.ts';
-import { acquireLock, type HeldLock, Lease } from './lock.ts';
+import { hasTransactions, type RecoveryReport, recoverTransactions, recoverTransactionsSync } from './journal.ts';
+import { acquireLock, acquireLockSync, type HeldLock, Lease } from './lock.ts';
 import { showNoticeOnce } from './notice.ts';
 import { ensureLayout, layoutOf, readBranchInfo, readVersion, resolveStateDir, type StateLayout } from './state.ts';
 import { killProcessesUsing } from './users.ts';
@@ -88,6 +88,7 @@ export class Workspace implements BranchOwner {
   private readonly children = new ChildSet();
   private lease: Lease | null = null;
   private ready: Promise<void> | null = null;
+  private readonly reportedStuck = new Set<string>();
 
   constructor(path: string, options: WorkspaceOptions = {}) {
     if (options === null || typeof options !== 'object') {
@@ -105,6 +106,36 @@ export class Workspace implements BranchOwner {
     this.stateDir = resolveStateDir(this.path, options.stateDir);
     this.layout = layoutOf(this.stateDir);
     if (selection.fallbackNotice) this.notice(selection.fallbackNotice);
+    this.recoverNow();
+  }
+
+  /**
+   * Finishes a commit a crashed process left half-applied, before the
+   * constructor returns: no caller may read a torn tree, even one that never
+   * awaits anything of the workspace. Costs one readdir when there is none.
+   */
+  private recoverNow(): void {
+    if (!hasTransactions(this.layout.txn)) return;
+    const lock = acquireLockSync(this.layout.lock);
+    try {
+      this.reportRecovery(recoverTransactionsSync(this.layout.txn, this.path));
+    } finally {
+      lock.release();
+    }
+  }
+
+  private reportRecovery(recovered: RecoveryReport): void {
+    if (recovered.replayed > 0) {
+      this.notice(
+        `branching: finished ${recovered.replayed} commit(s) into ${this.path} that a crashed process left half-done`,
+      );
+    }
+    // The workspace opens all the same: a commit that cannot be applied is reported, with what to do.
+    for (const { dir, error } of recovered.stuck) {
+      if (this.reportedStuck.has(dir)) continue;
+      this.reportedStuck.add(dir);
+      this.notice(`branching: ${error.message}`);
+    }
   }
 
   /** Opens a workspace and finishes its recovery before returning. */
@@ -259,14 +290,7 @@ export class Workspace implements BranchOwner {
     this.lease = await Lease.take(this.layout.leases);
     const lock = await this.lock('exclusive');
     try {
-      const recovered = await recoverTransactions(this.layout.txn, this.path);
-      if (recovered.replayed > 0) {
-        this.notice(
-          `branching: finished ${recovered.replayed} commit(s) into ${this.path} that a crashed process left half-done`,
-        );
-      }
-      // The workspace opens all the same: a commit that cannot be applied is reported, with what to do.
-      for (const { error } of recovered.stuck) this.notice(`branching: ${error.message}`);
+      this.reportRecovery(await recoverTransactions(this.layout.txn, this.path));
     } finally {
       await lock.release();
     }
