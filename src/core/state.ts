@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
@@ -155,6 +155,48 @@ export function resolveStateDir(workspace: string, explicit?: unknown): string {
     `no place for branch state on the filesystem of ${workspace} (tried ${tried.join(', ')}); set BRANCHING_STATE_DIR (or the stateDir option) to a writable directory on that filesystem, outside the project and any git work tree`,
     { argument: 'path', path: workspace, code: 'ERR_BRANCHING_NO_STATE_DIR' },
   );
+}
+
+/**
+ * Every state dir `workspace` may have used: where its state lives depends on
+ * what was writable at the time, so gc looks in each default root (and the
+ * BRANCHING_STATE_DIR root), not only where it would go today.
+ */
+export function stateDirsOf(workspace: string): string[] {
+  const name = stateName(workspace);
+  const roots = [
+    ...defaultStateRoots(),
+    ...(process.env.BRANCHING_STATE_DIR ? [resolve(process.env.BRANCHING_STATE_DIR)] : []),
+  ];
+  return [...new Set(roots.map((root) => join(root, name)))].filter((dir) => {
+    try {
+      return JSON.parse(readFileSync(join(dir, 'workspace.json'), 'utf8')).path === workspace;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Every state dir under the default roots, with the workspace it belongs to (for `branching gc` with no path). */
+export function allStateDirs(): Array<{ stateDir: string; workspace: string }> {
+  const found: Array<{ stateDir: string; workspace: string }> = [];
+  for (const root of defaultStateRoots()) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(root);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      try {
+        const { path } = JSON.parse(readFileSync(join(root, name, 'workspace.json'), 'utf8')) as { path: string };
+        if (typeof path === 'string') found.push({ stateDir: join(root, name), workspace: path });
+      } catch {
+        // not a state dir (or one being created)
+      }
+    }
+  }
+  return found;
 }
 
 export async function ensureLayout(layout: StateLayout, workspace: string): Promise<void> {

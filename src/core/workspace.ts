@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { realpathSync, statSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Backend, BackendChoice, BackendKind, BranchHandle, ParentView } from '../backends/backend.ts';
 import { parseBackendChoice, reclaimerFor, selectBackend } from '../backends/factory.ts';
 import { Branch, type BranchOptions, type BranchOwner, ChildSet, normalizeBranchOptions } from './branch.ts';
@@ -10,7 +10,15 @@ import { removeTree } from './fsutil.ts';
 import { hasTransactions, type RecoveryReport, recoverTransactions, recoverTransactionsSync } from './journal.ts';
 import { acquireLock, acquireLockSync, type HeldLock, Lease } from './lock.ts';
 import { showNoticeOnce } from './notice.ts';
-import { ensureLayout, layoutOf, readBranchInfo, readVersion, resolveStateDir, type StateLayout } from './state.ts';
+import {
+  ensureLayout,
+  layoutOf,
+  readBranchInfo,
+  readVersion,
+  resolveStateDir,
+  type StateLayout,
+  stateDirsOf,
+} from './state.ts';
 import { killProcessesUsing } from './users.ts';
 
 export interface WorkspaceOptions {
@@ -35,6 +43,27 @@ export interface GcReport {
   killedProcesses: number;
   /** Durable commits that still cannot be applied (each error says why and what to do); dropped with `repair`. */
   stuckCommits: CommitError[];
+}
+
+const WORKSPACE_OPTIONS = new Set(['backend', 'fallback', 'onNotice', 'stateDir']);
+
+/** Types of the options the constructor does not check elsewhere; an unknown key is a typo, and refused. */
+function checkWorkspaceOptions(options: WorkspaceOptions): void {
+  for (const key of Object.keys(options)) {
+    if (!WORKSPACE_OPTIONS.has(key)) {
+      throw new ArgumentError(`${key} is not a Workspace option (known: ${[...WORKSPACE_OPTIONS].join(', ')})`, {
+        argument: key,
+      });
+    }
+  }
+  if (options.fallback !== undefined && typeof options.fallback !== 'boolean') {
+    throw new ArgumentError(`fallback must be true or false; got ${JSON.stringify(options.fallback)}`, {
+      argument: 'fallback',
+    });
+  }
+  if (options.onNotice !== undefined && typeof options.onNotice !== 'function') {
+    throw new ArgumentError('onNotice must be a function', { argument: 'onNotice' });
+  }
 }
 
 export interface GcOptions {
@@ -95,6 +124,7 @@ export class Workspace implements BranchOwner {
       throw new ArgumentError('options must be an object', { argument: 'options' });
     }
     this.path = validateWorkspacePath(path);
+    checkWorkspaceOptions(options);
     this.onNotice = options.onNotice ?? showNoticeOnce;
     const choice = parseBackendChoice(
       options.backend ?? process.env.BRANCHING_BACKEND,
@@ -166,7 +196,11 @@ export class Workspace implements BranchOwner {
     return Branch.runIn(await this.branch(name, options), fn);
   }
 
-  /** Finishes or drops interrupted commits and reclaims the state of branches whose process died. */
+  /**
+   * Finishes or drops interrupted commits and reclaims the state of branches
+   * whose process died, in every state dir this workspace used (where state
+   * goes depends on what was writable at the time).
+   */
   async gc(options: GcOptions = {}): Promise<GcReport> {
     if (options === null || typeof options !== 'object') {
       throw new ArgumentError('gc options must be an object', { argument: 'options' });
@@ -176,10 +210,33 @@ export class Workspace implements BranchOwner {
         argument: 'repair',
       });
     }
+    const report = await this.gcHere(options.repair === true);
+    for (const dir of stateDirsOf(this.path)) {
+      if (dir === this.stateDir) continue;
+      const other = new Workspace(this.path, {
+        backend: this.backend.kind,
+        stateDir: dirname(dir),
+        onNotice: () => {},
+      });
+      try {
+        const more = await other.gcHere(options.repair === true);
+        report.reclaimedBranches += more.reclaimedBranches;
+        report.killedProcesses += more.killedProcesses;
+        report.replayedCommits += more.replayedCommits;
+        report.discardedCommits += more.discardedCommits;
+        report.stuckCommits.push(...more.stuckCommits);
+      } finally {
+        await other.close();
+      }
+    }
+    return report;
+  }
+
+  private async gcHere(repair: boolean): Promise<GcReport> {
     await this.ensureReady();
     const lock = await this.lock('exclusive');
     try {
-      const recovered = await recoverTransactions(this.layout.txn, this.path, { drop: options.repair === true });
+      const recovered = await recoverTransactions(this.layout.txn, this.path, { drop: repair });
       const { reclaimed, killed } = await this.reclaimDeadBranches();
       return {
         reclaimedBranches: reclaimed,

@@ -264,7 +264,7 @@ describe.skipIf(skipUnless(probe.available, 'the overlay backend', probe.reason,
       expect(mountsUnder(stateDir)).toEqual([]);
       const gc = spawnSync(process.execPath, [CLI, 'gc', '--json', root], { env, encoding: 'utf8' });
       expect(gc.status, gc.stderr).toBe(0);
-      expect(JSON.parse(gc.stdout)).toMatchObject({ reclaimedBranches: 2 });
+      expect(JSON.parse(gc.stdout).workspaces[0].report).toMatchObject({ reclaimedBranches: 2 });
       expect(readdirSync(join(ws.stateDir, 'branches'))).toEqual([]);
       expect(await snapshot(root)).not.toHaveProperty('unsaved.txt');
     });
@@ -281,7 +281,7 @@ describe.skipIf(skipUnless(probe.available, 'the overlay backend', probe.reason,
       expect(mountsUnder(stateDir).sort()).toEqual([...info.paths].sort());
       const gc = spawnSync(process.execPath, [CLI, 'gc', '--json', root], { env, encoding: 'utf8' });
       expect(gc.status, gc.stderr).toBe(0);
-      expect(JSON.parse(gc.stdout)).toMatchObject({ reclaimedBranches: 2 });
+      expect(JSON.parse(gc.stdout).workspaces[0].report).toMatchObject({ reclaimedBranches: 2 });
       expect(mountsUnder(stateDir)).toEqual([]);
       expect(readdirSync(join(ws.stateDir, 'branches'))).toEqual([]);
     });
