@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import type { NativeBinding } from './native.js';
 
 export type { NativeBinding };
@@ -24,14 +26,20 @@ export function loadNative(): NativeLoad {
     return cached;
   }
   const require = createRequire(import.meta.url);
-  const file = new URL('../native/build/Release/branching.node', import.meta.url);
+  // fileURLToPath, not URL.pathname: a path with a space or a non-ASCII character stays a path.
+  const file = fileURLToPath(new URL('../native/build/Release/branching.node', import.meta.url));
   try {
-    cached = { binding: require(file.pathname) as NativeBinding, reason: null };
+    cached = { binding: require(file) as NativeBinding, reason: null };
   } catch (err) {
-    const detail = (err as Error).message.split('\n')[0];
+    const e = err as NodeJS.ErrnoException;
+    const detail = e.message.split('\n')[0];
+    // A missing file is "not built"; anything else (a stale or foreign .node) says exactly what failed.
+    const missing = e.code === 'MODULE_NOT_FOUND' && !existsSync(file);
     cached = {
       binding: null,
-      reason: `the native addon is not built (${detail}); run \`npm rebuild branching\` with a C++ compiler available`,
+      reason: missing
+        ? `the native addon is not built (${file}); run \`npm rebuild branching\` with a C++ compiler available`
+        : `the native addon ${file} does not load (${detail}); rebuild it with \`npm rebuild branching\``,
     };
   }
   return cached;

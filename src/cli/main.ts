@@ -1,5 +1,8 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { isBranchingError } from '../core/errors.ts';
+import { packageRoot } from '../sandbox/launcher.ts';
 import { type Command, EXIT, UsageError } from './command.ts';
 import { bisect } from './commands/bisect.ts';
 import { doctor } from './commands/doctor.ts';
@@ -18,12 +21,32 @@ function help(): string {
     '',
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
+    '`branching --version` (-V) prints the version; `branching <command> -h` its options.',
     'Exit codes: 0 success, 1 the operation failed (e.g. no candidate passed), 2 usage or bad input.',
   ].join('\n');
 }
 
+function version(): string {
+  const root = packageRoot();
+  try {
+    return (JSON.parse(readFileSync(join(root ?? '.', 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** `-h`/`--help` anywhere before `--` (after it, they belong to the command being run). */
+function wantsHelp(args: string[]): boolean {
+  const end = args.indexOf('--');
+  return (end < 0 ? args : args.slice(0, end)).some((a) => a === '--help' || a === '-h');
+}
+
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-V') {
+    console.log(version());
+    return EXIT.ok;
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(help());
     return name ? EXIT.ok : EXIT.usage;
@@ -33,7 +56,7 @@ async function main(argv: string[]): Promise<number> {
     console.error(`branching: unknown command ${JSON.stringify(name)}\n\n${help()}`);
     return EXIT.usage;
   }
-  if (rest.includes('--help') && !rest.includes('--')) {
+  if (wantsHelp(rest)) {
     console.log(`usage: ${command.usage}\n\n${command.summary}`);
     return EXIT.ok;
   }

@@ -1,0 +1,54 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { assertBuilt, repoRoot } from '../helpers/build.ts';
+import { tempDir } from '../helpers/tree.ts';
+
+const CLI = join(repoRoot, 'dist', 'cli.js');
+const cli = (args: string[], cliPath = CLI) =>
+  spawnSync(process.execPath, [cliPath, ...args], { encoding: 'utf8', env: { ...process.env, BRANCHING_QUIET: '1' } });
+const tmp = tempDir('branching-cli-');
+afterAll(() => tmp.cleanup());
+
+describe('the branching command', () => {
+  it('--version and -V print the package version', () => {
+    assertBuilt();
+    const { version } = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8'));
+    for (const flag of ['--version', '-V']) {
+      const r = cli([flag]);
+      expect(r.status).toBe(0);
+      expect(r.stdout.trim()).toBe(version);
+    }
+  });
+
+  it('-h and --help work on every subcommand', () => {
+    for (const name of ['gc', 'run', 'speculate', 'best-of', 'flaky', 'bisect', 'polluter', 'doctor']) {
+      for (const flag of ['-h', '--help']) {
+        const r = cli([name, flag]);
+        expect(r.status, `${name} ${flag}: ${r.stderr}`).toBe(0);
+        expect(r.stdout, `${name} ${flag}`).toMatch(new RegExp(`usage: branching ${name}`));
+      }
+    }
+  });
+
+  it('loads the native addon and the launcher from a path with a space and a non-ASCII character', () => {
+    const parent = join(tmp.path, 'josé dir');
+    mkdirSync(parent);
+    const link = join(parent, 'my proj');
+    symlinkSync(repoRoot, link);
+    // not through the symlink's target: node keeps the path as given with --preserve-symlinks-main
+    const r = spawnSync(
+      process.execPath,
+      ['--preserve-symlinks', '--preserve-symlinks-main', join(link, 'dist', 'cli.js'), 'doctor', '--json'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as { checks: Array<{ id: string; ok: boolean; detail: string }> };
+    const addon = report.checks.find((c) => c.id === 'native-addon');
+    expect(addon, JSON.stringify(report.checks.map((c) => c.id))).toBeDefined();
+    expect(addon?.ok, addon?.detail).toBe(true);
+  });
+});
