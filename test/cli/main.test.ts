@@ -52,3 +52,32 @@ describe('the branching command', () => {
     expect(addon?.ok, addon?.detail).toBe(true);
   });
 });
+
+describe('one duration syntax', () => {
+  it('every command takes --timeout 10m, 90s, 500ms or seconds, and refuses anything else with exit 2', () => {
+    const required: Record<string, string[]> = {
+      bisect: ['--good', 'HEAD', '--bad', 'HEAD'],
+      polluter: ['--victim', 'a.test.js'],
+      speculate: ['--patch', 'none.diff'],
+    };
+    for (const name of ['flaky', 'bisect', 'polluter', 'speculate']) {
+      const bad = cli([name, ...(required[name] ?? []), '--timeout', 'soon', '--', 'true']);
+      expect(bad.status, `${name}: ${bad.stderr}`).toBe(2);
+      expect(bad.stderr).toMatch(/--timeout must be a duration like 90s, 10m or 500ms; got "soon"/);
+    }
+    const ok = cli([
+      'flaky',
+      '--timeout',
+      '10m',
+      '--runs',
+      '1',
+      '--shared-runs',
+      '0',
+      '--format',
+      'exit-code',
+      '--',
+      'true',
+    ]);
+    expect(ok.status, ok.stderr).toBe(0);
+  });
+});

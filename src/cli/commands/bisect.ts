@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { type BisectReport, bisectFlaky } from '../../suite/bisect.ts';
 import { type Command, EXIT, UsageError } from '../command.ts';
+import { parseDuration } from '../duration.ts';
 import { numberOption, pct, progressWriter, short, splitAtDoubleDash } from './flaky-args.ts';
 
 /** 3: the run budget ran out before the culprit reached the confidence asked for. */
@@ -11,7 +12,7 @@ export const bisect: Command = {
   summary: 'find the commit that introduced a flaky failure (noisy bisection; every revision in its own branch)',
   usage:
     'branching bisect --good REV --bad REV [--confidence 0.95] [--runs MAX=300] [--parallel P=1] ' +
-    "[--setup 'npm ci'] [--cache-dir DIR] [--timeout SECONDS] [--json] [--quiet] [-C dir] -- <test command>\n" +
+    "[--setup 'npm ci'] [--cache-dir DIR] [--timeout 90s|10m] [--json] [--quiet] [-C dir] -- <test command>\n" +
     'exit: 0 culprit found, 1 the bad revision never failed, 2 usage, 3 budget spent below the confidence (best guess reported)',
   async run(argv) {
     const { options, command } = splitAtDoubleDash(argv);
@@ -33,7 +34,6 @@ export const bisect: Command = {
     });
     if (!values.good || !values.bad) throw new UsageError('--good REV and --bad REV are both required');
     const say = progressWriter(values.quiet);
-    const timeout = numberOption(values.timeout, 'timeout');
     const report = await bisectFlaky({
       repository: values.cwd ?? process.cwd(),
       good: values.good,
@@ -44,7 +44,7 @@ export const bisect: Command = {
       parallel: numberOption(values.parallel, 'parallel', { integer: true }),
       setup: values.setup,
       cacheDir: values['cache-dir'],
-      timeoutMs: timeout === undefined ? undefined : timeout * 1000,
+      timeoutMs: values.timeout === undefined ? undefined : parseDuration(values.timeout),
       onProgress: (e) => {
         if (e.kind === 'revision') {
           say(

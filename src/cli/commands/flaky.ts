@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { type FlakyReport, measureFlakiness } from '../../suite/flaky.ts';
 import type { FormatChoice } from '../../suite/flaky-results.ts';
 import { type Command, EXIT } from '../command.ts';
+import { parseDuration } from '../duration.ts';
 import { numberOption, pct, progressWriter, splitAtDoubleDash } from './flaky-args.ts';
 
 /** 3: --until-confident spent every run and some verdict is still open (and nothing flaky was found). */
@@ -12,7 +13,7 @@ export const flaky: Command = {
   summary: 'run a test command many times, each in a fresh branch: flake rates, and flaky vs state-carryover tests',
   usage:
     'branching flaky [--runs N=10] [--parallel P=1] [--shared-runs M] [--until-confident] [--threshold 0.1] ' +
-    '[--format auto|vitest|jest|json-file|exit-code] [--timeout SECONDS] [--json] [--quiet] [-C dir] -- <test command>\n' +
+    '[--format auto|vitest|jest|json-file|exit-code] [--timeout 90s|10m] [--json] [--quiet] [-C dir] -- <test command>\n' +
     'exit: 0 every test stable, 1 a test is flaky, carryover-dependent or failing, 2 usage, ' +
     '3 --until-confident ran out of runs before every verdict settled',
   async run(argv) {
@@ -33,7 +34,6 @@ export const flaky: Command = {
       },
     });
     const say = progressWriter(values.quiet);
-    const timeout = numberOption(values.timeout, 'timeout');
     const report = await measureFlakiness({
       workspace: values.cwd ?? process.cwd(),
       command,
@@ -43,7 +43,7 @@ export const flaky: Command = {
       untilConfident: values['until-confident'],
       threshold: numberOption(values.threshold, 'threshold'),
       format: values.format as FormatChoice | undefined,
-      timeoutMs: timeout === undefined ? undefined : timeout * 1000,
+      timeoutMs: values.timeout === undefined ? undefined : parseDuration(values.timeout),
       onProgress: ({ phase, run, done, planned }) => {
         const failed = run.tests.filter((t) => t.status === 'failed').map((t) => t.id);
         say(

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import type { FormatChoice } from '../../suite/flaky-results.ts';
 import { findPolluter, type PolluterReport } from '../../suite/polluter.ts';
 import { type Command, EXIT, UsageError } from '../command.ts';
+import { parseDuration } from '../duration.ts';
 import { numberOption, progressWriter, splitAtDoubleDash } from './flaky-args.ts';
 
 export const polluter: Command = {
@@ -9,7 +10,7 @@ export const polluter: Command = {
   summary: 'find the test that makes a victim fail when it runs first (delta debugging; every trial in a fresh branch)',
   usage:
     'branching polluter --victim TEST [--candidates a,b,...] [--granularity file|test] ' +
-    '[--format auto|vitest|jest|json-file|exit-code] [--timeout SECONDS] [--json] [--quiet] [-C dir] -- <test command with {tests}>\n' +
+    '[--format auto|vitest|jest|json-file|exit-code] [--timeout 90s|10m] [--json] [--quiet] [-C dir] -- <test command with {tests}>\n' +
     'The command must run exactly the tests it is given, in order: in place of an argument {tests}, and in $BRANCHING_TESTS.\n' +
     'exit: 0 polluter found, 1 none (the victim fails alone, or passes after every candidate), 2 usage',
   async run(argv) {
@@ -29,7 +30,6 @@ export const polluter: Command = {
     });
     if (!values.victim) throw new UsageError('--victim TEST is required');
     const say = progressWriter(values.quiet);
-    const timeout = numberOption(values.timeout, 'timeout');
     const report = await findPolluter({
       workspace: values.cwd ?? process.cwd(),
       victim: values.victim,
@@ -37,7 +37,7 @@ export const polluter: Command = {
       candidates: values.candidates?.flatMap((c) => c.split(',')).filter(Boolean),
       granularity: values.granularity as 'file' | 'test' | undefined,
       format: values.format as FormatChoice | undefined,
-      timeoutMs: timeout === undefined ? undefined : timeout * 1000,
+      timeoutMs: values.timeout === undefined ? undefined : parseDuration(values.timeout),
       onProgress: (t) =>
         say(
           `trial ${t.trial}: ${t.tests.length - 1} before the victim -> victim ${t.victimFailed ? 'FAILED' : 'passed'}`,

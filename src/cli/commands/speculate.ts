@@ -14,6 +14,7 @@ import {
 } from '../../suite/speculate.ts';
 import { frameworkOfCommand, type TestSpec } from '../../suite/test-runner.ts';
 import { type Command, EXIT, UsageError } from '../command.ts';
+import { parseDuration } from '../duration.ts';
 
 type CommandName = 'speculate' | 'best-of';
 
@@ -161,17 +162,6 @@ function parseParallel(text: string): number {
   if (!Number.isInteger(n) || n < 1)
     throw new UsageError(`--parallel must be a positive integer; got ${JSON.stringify(text)}`);
   return n;
-}
-
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** `500ms`, `30s`, `10m`, `1h`; a bare number is seconds. */
-export function parseDuration(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  const ms = m ? Number(m[1]) * UNITS[m[2] ?? 's'] : Number.NaN;
-  if (!(ms > 0))
-    throw new UsageError(`--timeout must be a duration like 90s, 10m or 500ms; got ${JSON.stringify(text)}`);
-  return ms;
 }
 
 // ---- progress: a live table on a TTY, plain lines elsewhere ----
