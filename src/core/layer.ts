@@ -269,7 +269,7 @@ function mountError(message: string, path: string, err: unknown, mounter: Mounte
   let hint = '';
   if (mounter.kind === 'helper' && code === 'EPERM') {
     hint = '; the target and the scratch dir must both be under a directory `branching run` allows (`--allow <dir>`)';
-  } else if (code === 'EINVAL' && layers > 1) {
+  } else if ((code === 'EINVAL' || code === 'ENAMETOOLONG' || code === 'E2BIG') && layers > 1) {
     hint = `; the lower dirs of ${layers} layers may exceed the one page mount options can fill: use a shorter scratch path or fewer layers`;
   }
   return new MountError(`${message}: ${e.message}${hint}`, { path, cause: err });
