@@ -8,7 +8,10 @@
 #include <string>
 #include <vector>
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/time.h>
+#include <algorithm>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -137,6 +140,175 @@ Napi::Value CloneFile(const Napi::CallbackInfo &info) {
   if (clonefile(src.c_str(), dest.c_str(), CLONE_NOFOLLOW) < 0) Throw(env, errno, "clonefile", &src, &dest);
 #else
   Throw(env, ENOSYS, "ioctl_ficlone", &src, &dest);
+#endif
+  return env.Undefined();
+}
+
+#ifdef __linux__
+// Copies the data extents of `in` to `out` (SEEK_DATA/SEEK_HOLE), so holes stay holes;
+// copy_file_range where the kernel can, read/write where it cannot. Returns 0 or an errno.
+int CopyExtents(int in, int out, off_t size) {
+  std::vector<char> buf;
+  for (off_t data = 0; data < size;) {
+    data = lseek(in, data, SEEK_DATA);
+    if (data < 0) return errno == ENXIO ? 0 : errno;  // ENXIO: only a hole is left
+    off_t hole = lseek(in, data, SEEK_HOLE);
+    if (hole < 0) return errno;
+    for (off_t at = data; at < hole;) {
+      loff_t src = at, dst = at;
+      ssize_t n = copy_file_range(in, &src, out, &dst, static_cast<size_t>(hole - at), 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
+        if (buf.empty()) buf.resize(1 << 20);
+        n = pread(in, buf.data(), std::min(buf.size(), static_cast<size_t>(hole - at)), at);
+        if (n > 0 && pwrite(out, buf.data(), static_cast<size_t>(n), at) != n) return errno ? errno : EIO;
+      }
+      if (n < 0) return errno;
+      if (n == 0) return 0;  // the file shrank meanwhile
+      at += n;
+    }
+    data = hole;
+  }
+  return 0;
+}
+#endif
+
+// copyFile(src, dest): a reflink where the filesystem has them, else a copy that keeps holes;
+// mode and timestamps are the source's. dest must not exist.
+Napi::Value CopyFile(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string src = Str(info, 0, "src"), dest = Str(info, 1, "dest");
+#ifdef __linux__
+  int in;
+  do in = open(src.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW); while (in < 0 && errno == EINTR);
+  if (in < 0) Throw(env, errno, "open", &src);
+  struct stat st;
+  if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
+    int e = S_ISREG(st.st_mode) ? errno : EINVAL;
+    close(in);
+    Throw(env, e, "copyfile", &src, &dest);
+  }
+  int out;
+  do out = open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
+  while (out < 0 && errno == EINTR);
+  if (out < 0) {
+    int e = errno;
+    close(in);
+    Throw(env, e, "open", &dest);
+  }
+  int e = 0;
+  const char *call = "copy_file_range";
+  if (ioctl(out, FICLONE, in) != 0) {
+    e = CopyExtents(in, out, st.st_size);
+    if (!e && ftruncate(out, st.st_size) < 0) e = errno, call = "ftruncate";
+  }
+  struct timespec times[2] = {st.st_atim, st.st_mtim};
+  if (!e && fchmod(out, st.st_mode & 07777) < 0) e = errno, call = "fchmod";
+  if (!e && futimens(out, times) < 0) e = errno, call = "futimens";
+  close(in);
+  if (close(out) < 0 && !e) e = errno, call = "close";
+  if (e) {
+    unlink(dest.c_str());
+    Throw(env, e, call, &src, &dest);
+  }
+#else
+  Throw(env, ENOSYS, "copyfile", &src, &dest);
+#endif
+  return env.Undefined();
+}
+
+#ifdef __linux__
+// One step of an iterative rm -rf: the first entry of `fd` other than . and .., or "" when it is empty.
+std::string FirstEntry(int fd, unsigned char *type) {
+  int copy = dup(fd);
+  DIR *dir = copy < 0 ? nullptr : fdopendir(copy);
+  if (!dir) {
+    if (copy >= 0) close(copy);
+    return "";
+  }
+  rewinddir(dir);  // a dup shares the offset: start over, every time
+  std::string name;
+  while (struct dirent *e = readdir(dir)) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    name = e->d_name;
+    *type = e->d_type;
+    break;
+  }
+  closedir(dir);
+  return name;
+}
+#endif
+
+// removeTree(path): rm -rf without recursion and without long paths (fd-relative, one level
+// open at a time, so a 10,000-deep tree goes too), through read-only and mode-000 directories;
+// it never follows a symlink and never crosses into another mount (EXDEV). A missing path is fine.
+Napi::Value RemoveTree(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = Str(info, 0, "path");
+#ifdef __linux__
+  struct stat root;
+  if (lstat(path.c_str(), &root) < 0) {
+    if (errno == ENOENT) return env.Undefined();
+    Throw(env, errno, "lstat", &path);
+  }
+  if (!S_ISDIR(root.st_mode)) {
+    if (unlink(path.c_str()) < 0 && errno != ENOENT) Throw(env, errno, "unlink", &path);
+    return env.Undefined();
+  }
+  chmod(path.c_str(), 0700);
+  int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) Throw(env, errno, "open", &path);
+  std::vector<std::string> names;  // the path below `path`, one name per level
+  for (;;) {
+    unsigned char type = DT_UNKNOWN;
+    std::string name = FirstEntry(fd, &type);
+    if (name.empty()) {
+      if (names.empty()) break;
+      int parent = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      int e = errno;
+      close(fd);
+      if (parent < 0) Throw(env, e, "openat", &path);
+      fd = parent;
+      if (unlinkat(fd, names.back().c_str(), AT_REMOVEDIR) < 0 && errno != ENOENT) {
+        e = errno;
+        close(fd);
+        Throw(env, e, "rmdir", &path);
+      }
+      names.pop_back();
+      continue;
+    }
+    struct stat st;
+    bool isDir = type == DT_DIR;
+    if (type == DT_UNKNOWN && fstatat(fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) isDir = S_ISDIR(st.st_mode);
+    if (!isDir) {
+      if (unlinkat(fd, name.c_str(), 0) < 0 && errno != ENOENT) {
+        int e = errno;
+        close(fd);
+        Throw(env, e, "unlink", &path);
+      }
+      continue;
+    }
+    if (fstatat(fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) st.st_mode = 0, st.st_dev = root.st_dev;
+    if (st.st_dev != root.st_dev) {
+      close(fd);
+      Throw(env, EXDEV, "rmdir", &path);  // a mount inside: unmount it first, never delete through it
+    }
+    // mode-000 (overlayfs work dirs) and read-only dirs: we must read, search and empty it
+    if ((st.st_mode & 0700) != 0700) fchmodat(fd, name.c_str(), 0700, 0);
+    int child = openat(fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (child < 0) {
+      int e = errno;
+      close(fd);
+      Throw(env, e, "openat", &path);
+    }
+    close(fd);
+    fd = child;
+    names.push_back(name);
+  }
+  close(fd);
+  if (rmdir(path.c_str()) < 0 && errno != ENOENT) Throw(env, errno, "rmdir", &path);
+#else
+  Throw(env, ENOSYS, "removetree", &path);
 #endif
   return env.Undefined();
 }
@@ -339,6 +511,8 @@ Napi::Object Constants(Napi::Env env) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("flock", Napi::Function::New(env, Flock, "flock"));
   exports.Set("cloneFile", Napi::Function::New(env, CloneFile, "cloneFile"));
+  exports.Set("copyFile", Napi::Function::New(env, CopyFile, "copyFile"));
+  exports.Set("removeTree", Napi::Function::New(env, RemoveTree, "removeTree"));
   exports.Set("mount", Napi::Function::New(env, Mount, "mount"));
   exports.Set("umount2", Napi::Function::New(env, Umount2, "umount2"));
   exports.Set("getxattr", Napi::Function::New(env, Getxattr, "getxattr"));

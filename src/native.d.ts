@@ -9,6 +9,10 @@ export interface NativeBinding {
   flock(fd: number, operation: 'shared' | 'exclusive' | 'unlock', nonBlocking: boolean): boolean;
   /** ioctl(FICLONE) of a whole file: creates `dest` (mode of `src`, O_EXCL). Throws EOPNOTSUPP/EXDEV/EINVAL when the filesystem cannot clone. */
   cloneFile(src: string, dest: string): void;
+  /** A reflink, else a copy that keeps holes (SEEK_DATA/SEEK_HOLE + copy_file_range); mode and times kept; dest must not exist (Linux). */
+  copyFile(src: string, dest: string): void;
+  /** rm -rf, fd-relative and iterative (any depth), through read-only and mode-000 dirs; EXDEV at a mount inside (Linux). */
+  removeTree(path: string): void;
   /** mount(2). `data` is the comma-separated option string, or null. */
   mount(source: string, target: string, fstype: string | null, flags: number, data: string | null): void;
   /** umount2(2). */

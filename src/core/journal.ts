@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path';
 import { type Change, depthOf, orderChanges } from './changes.ts';
 import { CommitError, hasErrno } from './errors.ts';
 import {
+  cloneOrCopyFile,
   copyTree,
   fsyncPath,
   fsyncPathSync,
@@ -251,7 +252,7 @@ async function linkOrCopy(source: string, dest: string): Promise<void> {
     await fs.link(source, dest);
   } catch (err) {
     if (!hasErrno(err, 'EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP')) throw err;
-    await fs.copyFile(source, dest, fsc.COPYFILE_FICLONE | fsc.COPYFILE_EXCL);
+    await cloneOrCopyFile(source, dest);
     const st = await fs.stat(source);
     await fs.chmod(dest, st.mode & 0o7777);
     await fs.utimes(dest, st.atime, st.mtime);
