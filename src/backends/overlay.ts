@@ -126,7 +126,9 @@ class HelperMounter implements Mounter {
   }
 
   bind(src: string, dst: string): void {
-    this.client.bind(src, dst);
+    // The launcher's helper makes read-only binds only; a layer stack's base bind is a lower dir,
+    // never written through.
+    this.client.bind(src, dst, { readonly: true });
   }
 
   unmount(target: string): void {
