@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import type { NativeBinding } from './native.js';
 
 export type { NativeBinding };
@@ -23,8 +24,11 @@ export function loadNative(): NativeLoad {
     cached = { binding: null, reason: 'the native addon is disabled by BRANCHING_NO_NATIVE=1' };
     return cached;
   }
-  const require = createRequire(import.meta.url);
-  const file = new URL('../native/build/Release/branching.node', import.meta.url);
+  // In the CJS bundle import.meta.url is tsup's shim, which believes it runs in a browser when a
+  // global `document` exists (jsdom and happy-dom test environments define one): __filename is right.
+  const here = typeof __filename === 'string' ? pathToFileURL(__filename).href : import.meta.url;
+  const require = createRequire(here);
+  const file = new URL('../native/build/Release/branching.node', here);
   try {
     cached = { binding: require(file.pathname) as NativeBinding, reason: null };
   } catch (err) {

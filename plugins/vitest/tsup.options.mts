@@ -9,6 +9,7 @@ const options: Options[] = [
       index: 'plugins/vitest/src/index.ts',
       plugin: 'plugins/vitest/src/plugin.ts',
       setup: 'plugins/vitest/src/setup.ts',
+      hooks: 'plugins/vitest/src/hooks.ts',
       'snapshot-environment': 'plugins/vitest/src/snapshot-environment.ts',
     },
     outDir: 'plugins/vitest/dist',

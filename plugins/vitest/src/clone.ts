@@ -16,7 +16,9 @@ const DEFAULT_WHY =
   "the test files were not started through the sandbox pool (plugins: [branching()] from 'vitest-environment-branching/plugin')";
 
 export async function openCloneSession(options: ResolvedOptions): Promise<Session> {
-  const why = process.env.BRANCHING_VITEST_FALLBACK ?? DEFAULT_WHY;
+  const why =
+    process.env.BRANCHING_VITEST_FALLBACK ??
+    (isMainThread ? DEFAULT_WHY : 'the threads pool runs test files in worker threads, which cannot enter a namespace');
   if (fallbackRefused(options)) {
     throw new core.NamespaceError(
       `branching: refusing to run without the namespace sandbox (fallback: false or BRANCHING_NO_FALLBACK=1): ${why}`,

@@ -7,13 +7,14 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Plugin } from 'vitest/config';
 import { core } from './core.ts';
-import { type BranchingOptions, fallbackRefused, resolveOptions } from './options.ts';
-import { branchingPool } from './pool.ts';
+import { type BranchingOptions, fallbackRefused, type ResolvedOptions, resolveOptions } from './options.ts';
+import { branchingPool, POOL_NAME } from './pool.ts';
 
 export type { BranchingOptions } from './options.ts';
 export type { BranchingPool } from './pool.ts';
 
-const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
+const here = (file: string) => fileURLToPath(new URL(file, import.meta.url)).replace(/\/$/, '');
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** The Vitest majors the pool and hooks are written for (the pool API came with 4.0). */
 export const SUPPORTED_VITEST = '>=4.0.0 <6';
@@ -34,26 +35,28 @@ export function checkVitestVersion(version: string = vitestVersion()): void {
 }
 
 const VM_POOLS = new Set(['vmThreads', 'vmForks']);
+const THREAD_POOLS = new Set(['threads', ...VM_POOLS]);
 
-/** A pool that cannot run in the sandbox: say so once, and why (or refuse under fallback: false). */
-function foreignPool(pool: string, options: ReturnType<typeof resolveOptions>): Record<string, unknown> {
-  const why = VM_POOLS.has(pool)
-    ? `pool '${pool}' runs test files in vm contexts, where the setup file's hooks cannot branch the project`
+/** Why a pool other than ours gets no sandbox. */
+function foreignPoolReason(pool: string): string {
+  return VM_POOLS.has(pool)
+    ? `pool '${pool}' runs test files in vm contexts, which the sandbox and the setup file's hooks do not reach: no isolation at all`
     : `pool '${pool}' runs test files in worker threads of one process, which cannot enter a namespace`;
+}
+
+let told = false;
+/** The final pool (the config's, or --pool) is not ours: say so once, and why, or refuse under fallback: false. */
+function checkFinalPool(pool: unknown, options: ResolvedOptions): void {
+  if (pool === POOL_NAME) return;
+  const why = foreignPoolReason(String(pool));
   if (fallbackRefused(options)) {
     throw new core.NamespaceError(
       `vitest-environment-branching: refusing to run without the sandbox (fallback: false or BRANCHING_NO_FALLBACK=1): ${why}; use pool 'forks'`,
     );
   }
-  if (VM_POOLS.has(pool)) {
-    if (process.env.BRANCHING_QUIET !== '1') {
-      process.stderr.write(`branching: no isolation at all: ${why}. Use pool 'forks' (or remove test.pool).\n`);
-    }
-    return {};
-  }
-  return {
-    env: { BRANCHING_VITEST_FALLBACK: `${why}; use pool 'forks'`, BRANCHING_VITEST_OPTIONS: JSON.stringify(options) },
-  };
+  if (told || process.env.BRANCHING_QUIET === '1') return;
+  told = true;
+  process.stderr.write(`branching: ${why}. Use pool 'forks' (or remove test.pool) for the sandbox.\n`);
 }
 
 /**
@@ -61,32 +64,45 @@ function foreignPool(pool: string, options: ReturnType<typeof resolveOptions>): 
  *   {"branching": {...}}` replaces them (Vitest does not merge the two)
  */
 export default function branching(options: BranchingOptions = {}): Plugin {
-  resolveOptions(options);
+  let resolved = resolveOptions(options);
   return {
     name: 'vitest-environment-branching',
     config(config) {
       checkVitestVersion();
       const test = ((config as { test?: Record<string, any> }).test ?? {}) as Record<string, any>;
-      const resolved = resolveOptions({ ...options, ...test.environmentOptions?.branching });
+      resolved = resolveOptions({ ...options, ...test.environmentOptions?.branching });
       const pool = test.pool as string | { name?: string } | undefined;
-      let extra: Record<string, unknown> = { pool: branchingPool(resolved) };
-      if (pool !== undefined && pool !== 'forks') {
-        if (typeof pool !== 'string' || !['threads', ...VM_POOLS].includes(pool)) {
-          throw new core.ArgumentError(
-            `vitest-environment-branching/plugin: test.pool is ${JSON.stringify(typeof pool === 'string' ? pool : pool.name)}; ` +
-              'the plugin brings its own pool (forks through the sandbox launcher): remove test.pool',
-            { argument: 'test.pool' },
-          );
-        }
-        extra = foreignPool(pool, resolved);
-        if (VM_POOLS.has(pool)) return {};
+      const foreign = typeof pool === 'string' && THREAD_POOLS.has(pool);
+      if (pool !== undefined && pool !== 'forks' && !foreign) {
+        throw new core.ArgumentError(
+          `vitest-environment-branching/plugin: test.pool is ${JSON.stringify(typeof pool === 'string' ? pool : pool.name)}; ` +
+            'the plugin brings its own pool (forks through the sandbox launcher): remove test.pool',
+          { argument: 'test.pool' },
+        );
       }
+      if (foreign && VM_POOLS.has(pool)) return {};
       // First, so that our beforeEach runs before (and our afterEach after) every other hook.
       const userSetup = test.setupFiles === undefined ? [] : [test.setupFiles].flat();
       (config as { test?: unknown }).test = { ...test, setupFiles: [here('./setup.js'), ...userSetup] };
-      if (extra.env) extra.env = { ...test.env, ...(extra.env as object) };
       const snapshots = test.snapshotEnvironment ? {} : { snapshotEnvironment: here('./snapshot-environment.js') };
-      return { test: { ...extra, ...snapshots } } as Record<string, unknown>;
+      const env = {
+        ...test.env,
+        BRANCHING_VITEST_CONFIG_OPTIONS: JSON.stringify(resolved),
+        BRANCHING_VITEST_HOOKS: here('./hooks.js'),
+      };
+      // Our modules run natively in every environment (a DOM environment would transform them for
+      // the browser); only the setup file itself is always transformed, and it stays tiny.
+      const server = { deps: { external: [new RegExp(`^${escapeRegExp(here('.'))}/`)] } };
+      return {
+        // DOM environments (jsdom, happy-dom) load the setup file through Vite's client environment,
+        // which serves only allowed directories: ours is outside the project.
+        server: { fs: { allow: [here('.')] } },
+        test: { ...(foreign ? {} : { pool: branchingPool(resolved) }), env, server, ...snapshots },
+      };
+    },
+    // After the CLI's options (--pool) are in: the pool that really runs the files.
+    configureVitest({ project }) {
+      checkFinalPool(project.config.pool, resolved);
     },
   };
 }

@@ -1,57 +1,9 @@
-// The setup file (first in setupFiles) of vitest-environment-branching: an environment cannot
-// register per-test hooks, and the project may use any environment (node, jsdom, happy-dom, ...),
-// so the branching happens here. Vitest runs setup files before each test file is imported, so
-// the file's layer is up before the test file's own top-level code. Registered first, our
-// beforeEach runs before the file's own hooks, our afterEach and afterAll after them (Vitest runs
-// after-hooks in reverse order): a test's whole life happens inside its branch, and the file's
-// beforeAll/afterAll (at any depth) inside the file's.
+// The setup file (first in setupFiles). Vitest always runs setup files through Vite's transform,
+// and a DOM environment (jsdom, happy-dom) transforms them for the browser, where Node's built-ins
+// and import.meta.url mean something else. So this stays tiny: it hands Vitest's hook functions to
+// hooks.js, which the plugin makes Vite load natively (server.deps.external, BRANCHING_VITEST_HOOKS).
 import { afterAll, afterEach, beforeEach } from 'vitest';
-import { openCloneSession } from './clone.ts';
-import { resolveOptions } from './options.ts';
-import { SandboxSession } from './sandbox.ts';
-import { type HookContext, type Session, sandboxInfo, workerState } from './state.ts';
 
-const state = workerState();
-state.hooks = true;
-state.failed = false;
-
-async function open(): Promise<Session> {
-  const info = sandboxInfo();
-  if (info) {
-    state.sandbox ??= new SandboxSession(info);
-    const session = state.sandbox as SandboxSession;
-    session.beginFile(currentFile());
-    return session;
-  }
-  const options = resolveOptions(JSON.parse(process.env.BRANCHING_VITEST_OPTIONS ?? 'null'));
-  return openCloneSession(options);
-}
-
-/** The test file this setup run belongs to (for labels of kept branches). */
-function currentFile(): string {
-  const worker = (globalThis as { __vitest_worker__?: { filepath?: string } }).__vitest_worker__;
-  return worker?.filepath ?? 'file';
-}
-
-// The environment (`environment: 'branching'` alone) may have opened a session already: it ends it.
-if (state.owner !== 'environment' || !state.session) {
-  state.session = await open();
-  state.owner = 'setup';
-}
-
-beforeEach((ctx) => {
-  state.session?.beforeTest(ctx as unknown as HookContext);
-});
-
-afterEach(async (ctx) => {
-  if (ctx.task.result?.state === 'fail') state.failed = true;
-  await state.session?.afterTest(ctx as unknown as HookContext);
-});
-
-afterAll(async () => {
-  if (state.owner !== 'setup') return;
-  const session = state.session;
-  state.session = null;
-  state.owner = null;
-  await session?.endFile();
-});
+const hooks = process.env.BRANCHING_VITEST_HOOKS ?? './hooks.js';
+const { installHooks } = (await import(/* @vite-ignore */ hooks)) as typeof import('./hooks.ts');
+await installHooks({ afterAll, afterEach, beforeEach });
