@@ -7,7 +7,7 @@
 // beforeAll/afterAll (at any depth) inside the file's.
 import type { afterAll, afterEach, beforeEach } from 'vitest';
 import { openCloneSession } from './clone.ts';
-import { resolveOptions } from './options.ts';
+import { docblockOptions, type ResolvedOptions, resolveOptions } from './options.ts';
 import { SandboxSession } from './sandbox.ts';
 import { type HookContext, type Session, sandboxInfo, type WorkerState, workerState } from './state.ts';
 
@@ -16,19 +16,31 @@ async function open(state: WorkerState): Promise<Session> {
   if (info) {
     state.sandbox ??= new SandboxSession(info);
     const session = state.sandbox as SandboxSession;
-    session.beginFile(currentFile());
+    session.beginFile(workerContext()?.filepath ?? 'file', fileOptions(info.options));
     return session;
   }
-  // The pool's (with this file's docblock) first, else the plugin's (pools that are not ours).
+  // The pool's first, else the plugin's (pools that are not ours).
   const text = process.env.BRANCHING_VITEST_OPTIONS ?? process.env.BRANCHING_VITEST_CONFIG_OPTIONS;
-  const options = resolveOptions(JSON.parse(text ?? 'null'));
-  return openCloneSession(options);
+  return openCloneSession(fileOptions(resolveOptions(JSON.parse(text ?? 'null'))));
 }
 
-/** The test file this setup run belongs to (for labels of kept branches). */
-function currentFile(): string {
-  const worker = (globalThis as { __vitest_worker__?: { filepath?: string } }).__vitest_worker__;
-  return worker?.filepath ?? 'file';
+interface WorkerContext {
+  filepath?: string;
+  ctx?: { environment?: { name?: string; options?: unknown } };
+}
+
+function workerContext(): WorkerContext | undefined {
+  return (globalThis as { __vitest_worker__?: WorkerContext }).__vitest_worker__;
+}
+
+/**
+ * This file's docblock options, read in the worker: Vitest 4.0.0 tells a custom pool only the
+ * environment's name. root and network stay as the worker was started with them.
+ */
+function fileOptions(base: ResolvedOptions): ResolvedOptions {
+  const own = docblockOptions(workerContext()?.ctx?.environment);
+  if (own === undefined) return base;
+  return { ...resolveOptions(own), root: base.root, network: base.network };
 }
 
 export interface Hooks {

@@ -3,7 +3,6 @@
 // the plugin's pool and setup file give any environment (jsdom, happy-dom, ...) its branches.
 // Used alone, without the plugin's pool, it opens a clone branch per file (see clone.ts).
 import type { Environment } from 'vitest/environments';
-import { builtinEnvironments } from 'vitest/environments';
 import { openCloneSession } from './clone.ts';
 import { core } from './core.ts';
 import { docblockOptions, resolveOptions } from './options.ts';
@@ -29,12 +28,18 @@ function optionsOf(all: Record<string, unknown>): unknown {
   return fromDocblock ?? all.branching;
 }
 
+/** Vitest's own node environment: from vitest/runtime (4.1+, 5), or vitest/environments (4.0). */
+async function nodeEnvironment(): Promise<Environment> {
+  const mod = await import('vitest/runtime').catch(() => import('vitest/environments'));
+  return mod.builtinEnvironments.node;
+}
+
 const environment: Environment = {
   name: 'branching',
   viteEnvironment: 'ssr',
   async setup(global, all) {
     const options = resolveOptions(optionsOf(all ?? {}));
-    const node = await builtinEnvironments.node.setup(global, all?.node ?? {});
+    const node = await (await nodeEnvironment()).setup(global, all?.node ?? {});
     const state = workerState();
     if (!sandboxInfo() && !state.session) {
       state.session = await openCloneSession(options);

@@ -10,7 +10,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, realpathSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import type { PoolOptions, PoolWorker } from 'vitest/node';
+import { ForksPoolWorker, type PoolOptions, type PoolWorker } from 'vitest/node';
 import { outermostWorkTree } from '../../../src/core/worktree.ts';
 import { core } from './core.ts';
 import {
@@ -23,6 +23,16 @@ import {
 import type { SandboxInfo } from './state.ts';
 
 export const POOL_NAME = 'branching';
+
+/**
+ * How messages cross the IPC channel is Vitest's business and changed within 4.0 (early 4.0
+ * sends v8-serialized buffers, later ones structured clones): our worker speaks whatever the
+ * running Vitest's own forks worker speaks, by borrowing its send/deserialize.
+ */
+const vitestForks = ForksPoolWorker.prototype as unknown as {
+  send(this: unknown, message: unknown): void;
+  deserialize(this: unknown, data: unknown): unknown;
+};
 
 export interface BranchingPool {
   name: 'branching';
@@ -168,12 +178,13 @@ export class SandboxPoolWorker implements PoolWorker {
     this.fork.off(event, callback);
   }
   send(message: any): void {
-    this.fork.send(message);
+    vitestForks.send.call(this, message);
   }
   deserialize(data: unknown): unknown {
-    return data;
+    return vitestForks.deserialize.call(this, data);
   }
-  private get fork(): ChildProcess {
+  /** Public because Vitest's borrowed send() reaches the child as `this.fork`. */
+  get fork(): ChildProcess {
     if (!this.child) throw new Error('vitest-environment-branching: the worker was torn down or never started');
     return this.child;
   }

@@ -6,6 +6,7 @@
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { core } from './core.ts';
+import type { ResolvedOptions } from './options.ts';
 import type { BranchInfo, HookContext, SandboxInfo, Session } from './state.ts';
 import { workerState } from './state.ts';
 
@@ -27,8 +28,10 @@ export class SandboxSession implements Session {
   /** Paths the finished tests of this file wrote (relative to the root), and which test wrote them. */
   private readonly rolledBack = new Map<string, string>();
   private sharedNoticeShown = false;
+  private options: ResolvedOptions;
 
   constructor(private readonly info: SandboxInfo) {
+    this.options = info.options;
     this.project = new core.LayerStack({ target: info.root, scratch: info.scratch });
     this.tmp = new core.LayerStack({ target: info.tmp, scratch: info.scratch });
     const session = this;
@@ -47,19 +50,20 @@ export class SandboxSession implements Session {
   }
 
   /** A new test file: its own layer over the pool's (a file whose hooks never ran may have left one). */
-  beginFile(file: string): void {
+  beginFile(file: string, options: ResolvedOptions): void {
+    this.options = options;
     while (this.project.depth > 0) this.project.pop();
     while (this.tmp.depth > 0) this.tmp.pop();
     this.active = null;
     this.rolledBack.clear();
-    this.fileCommit = this.info.options.commit;
+    this.fileCommit = this.options.commit;
     this.file = file;
     this.project.push('file');
     this.tmp.push('file');
   }
 
   beforeTest(ctx: HookContext): void {
-    if (!this.info.options.perTest) return;
+    if (!this.options.perTest) return;
     if (this.active) {
       // test.concurrent: layers are mounts over one path and cannot interleave, so a test that
       // starts while another runs shares that one's layer (and its rollback).
@@ -68,7 +72,7 @@ export class SandboxSession implements Session {
     }
     this.project.push(`test ${ctx.task.name}`);
     this.tmp.push(`test ${ctx.task.name}`);
-    this.active = { task: ctx.task, name: ctx.task.name, commit: this.info.options.commit };
+    this.active = { task: ctx.task, name: ctx.task.name, commit: this.options.commit };
   }
 
   async afterTest(ctx: HookContext): Promise<void> {
@@ -80,7 +84,7 @@ export class SandboxSession implements Session {
     if (failed) this.explainFailure(ctx);
     for (const change of changes) if (change.kind !== 'deleted') this.rolledBack.set(change.path, done.name);
     this.tmp.pop();
-    if (failed && this.info.options.keep === 'on-failure') {
+    if (failed && this.options.keep === 'on-failure') {
       const kept = await this.project.keep(this.keptDir(`${basename(this.file)}-${done.name}`));
       const deleted = kept.deleted.length > 0 ? `, the paths it deleted are listed in ${kept.deletedList}` : '';
       console.warn(
@@ -99,7 +103,7 @@ export class SandboxSession implements Session {
     while (this.tmp.depth > 0) this.tmp.pop();
     if (this.project.depth === 0) return;
     const failed = workerState().failed;
-    if (failed && this.info.options.keep === 'on-failure' && !this.info.options.perTest) {
+    if (failed && this.options.keep === 'on-failure' && !this.options.perTest) {
       const kept = await this.project.keep(this.keptDir(basename(this.file)));
       console.warn(`branching: kept the branch of ${this.file}: the files its tests wrote are in ${kept.changes}`);
     } else if (!failed && this.fileCommit) {
