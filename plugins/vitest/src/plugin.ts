@@ -40,15 +40,19 @@ const THREAD_POOLS = new Set(['threads', ...VM_POOLS]);
 /** Why a pool other than ours gets no sandbox. */
 function foreignPoolReason(pool: string): string {
   return VM_POOLS.has(pool)
-    ? `pool '${pool}' runs test files in vm contexts, which the sandbox and the setup file's hooks do not reach: no isolation at all`
+    ? `pool '${pool}' runs test files in vm contexts of workers that only the sandbox pool could start in a namespace`
     : `pool '${pool}' runs test files in worker threads of one process, which cannot enter a namespace`;
 }
 
 let told = false;
-/** The final pool (the config's, or --pool) is not ours: say so once, and why, or refuse under fallback: false. */
-function checkFinalPool(pool: unknown, options: ResolvedOptions): void {
-  if (pool === POOL_NAME) return;
-  const why = foreignPoolReason(String(pool));
+/**
+ * The final pool (the config's, or --pool) is not ours: say so once, and why, or refuse under
+ * fallback: false. The setup file then falls back to clone branches and its notice names the pool.
+ */
+function checkFinalPool(config: { pool?: unknown; env?: Record<string, string> }, options: ResolvedOptions): void {
+  if (config.pool === POOL_NAME) return;
+  const why = foreignPoolReason(String(config.pool));
+  config.env = { ...config.env, BRANCHING_VITEST_FALLBACK: why };
   if (fallbackRefused(options)) {
     throw new core.NamespaceError(
       `vitest-environment-branching: refusing to run without the sandbox (fallback: false or BRANCHING_NO_FALLBACK=1): ${why}; use pool 'forks'`,
@@ -80,7 +84,6 @@ export default function branching(options: BranchingOptions = {}): Plugin {
           { argument: 'test.pool' },
         );
       }
-      if (foreign && VM_POOLS.has(pool)) return {};
       // First, so that our beforeEach runs before (and our afterEach after) every other hook.
       const userSetup = test.setupFiles === undefined ? [] : [test.setupFiles].flat();
       (config as { test?: unknown }).test = { ...test, setupFiles: [here('./setup.js'), ...userSetup] };
@@ -102,7 +105,7 @@ export default function branching(options: BranchingOptions = {}): Plugin {
     },
     // After the CLI's options (--pool) are in: the pool that really runs the files.
     configureVitest({ project }) {
-      checkFinalPool(project.config.pool, resolved);
+      checkFinalPool(project.config as { pool?: unknown; env?: Record<string, string> }, resolved);
     },
   };
 }

@@ -10,7 +10,10 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, realpathSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { ForksPoolWorker, type PoolOptions, type PoolWorker } from 'vitest/node';
+// A namespace import: a Vitest outside the supported range (no ForksPoolWorker) must get as far
+// as the plugin's version check, which names it.
+import type { PoolOptions, PoolWorker } from 'vitest/node';
+import * as vitestNode from 'vitest/node';
 import { outermostWorkTree } from '../../../src/core/worktree.ts';
 import { core } from './core.ts';
 import {
@@ -29,10 +32,11 @@ export const POOL_NAME = 'branching';
  * sends v8-serialized buffers, later ones structured clones): our worker speaks whatever the
  * running Vitest's own forks worker speaks, by borrowing its send/deserialize.
  */
-const vitestForks = ForksPoolWorker.prototype as unknown as {
-  send(this: unknown, message: unknown): void;
-  deserialize(this: unknown, data: unknown): unknown;
-};
+const vitestForks = () =>
+  vitestNode.ForksPoolWorker.prototype as unknown as {
+    send(this: unknown, message: unknown): void;
+    deserialize(this: unknown, data: unknown): unknown;
+  };
 
 export interface BranchingPool {
   name: 'branching';
@@ -178,10 +182,10 @@ export class SandboxPoolWorker implements PoolWorker {
     this.fork.off(event, callback);
   }
   send(message: any): void {
-    vitestForks.send.call(this, message);
+    vitestForks().send.call(this, message);
   }
   deserialize(data: unknown): unknown {
-    return vitestForks.deserialize.call(this, data);
+    return vitestForks().deserialize.call(this, data);
   }
   /** Public because Vitest's borrowed send() reaches the child as `this.fork`. */
   get fork(): ChildProcess {

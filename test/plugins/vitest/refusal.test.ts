@@ -36,13 +36,19 @@ describe('refusing to run without the sandbox', () => {
     expect(run.results['plain.test.js > reads the project']).toBe('passed');
   });
 
-  test('the threads pool cannot be sandboxed: it says so (and refuses under BRANCHING_NO_FALLBACK=1)', async () => {
-    p = await fixtureProject('plain');
-    const run = await runVitest(p, ['--pool=threads'], { BRANCHING_QUIET: '' });
-    expect(run.stdout + run.stderr).toContain("pool 'threads' runs test files in worker threads of one process");
-    expect(run.results['plain.test.js > reads the project']).toBe('passed');
-    const refused = await runVitest(p, ['--pool=threads'], { BRANCHING_NO_FALLBACK: '1' });
-    expect(refused.code).not.toBe(0);
-    expect(refused.stdout + refused.stderr).toContain('refusing to run without the sandbox');
-  });
+  test.each(['threads', 'vmThreads', 'vmForks'])(
+    'pool %s cannot be sandboxed: it says so, falls back to clone branches (and refuses under BRANCHING_NO_FALLBACK=1)',
+    async (pool) => {
+      p = await fixtureProject('plain');
+      const run = await runVitest(p, [`--pool=${pool}`], { BRANCHING_QUIET: '' });
+      const output = run.stdout + run.stderr;
+      expect(output).toContain(`branching: pool '${pool}' runs test files in`);
+      expect(output).toContain(`branching: no namespace sandbox (pool '${pool}' runs test files in`);
+      expect(run.results['plain.test.js > reads the project'], output).toBe('passed');
+      const refused = await runVitest(p, [`--pool=${pool}`], { BRANCHING_NO_FALLBACK: '1' });
+      expect(refused.code).not.toBe(0);
+      expect(refused.stdout + refused.stderr).toContain('refusing to run without the sandbox');
+      expect(refused.results['plain.test.js > reads the project']).toBeUndefined();
+    },
+  );
 });
