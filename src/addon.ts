@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { NativeBinding } from './native.js';
 
 export type { NativeBinding };
@@ -25,9 +25,12 @@ export function loadNative(): NativeLoad {
     cached = { binding: null, reason: 'the native addon is disabled by BRANCHING_NO_NATIVE=1' };
     return cached;
   }
-  const require = createRequire(import.meta.url);
+  // In the CJS bundle import.meta.url is tsup's shim, which believes it runs in a browser when a
+  // global `document` exists (jsdom and happy-dom test environments define one): __filename is right.
+  const here = typeof __filename === 'string' ? pathToFileURL(__filename).href : import.meta.url;
+  const require = createRequire(here);
   // fileURLToPath, not URL.pathname: a path with a space or a non-ASCII character stays a path.
-  const file = fileURLToPath(new URL('../native/build/Release/branching.node', import.meta.url));
+  const file = fileURLToPath(new URL('../native/build/Release/branching.node', here));
   try {
     cached = { binding: require(file) as NativeBinding, reason: null };
   } catch (err) {

@@ -132,6 +132,8 @@ class HelperMounter implements Mounter {
   }
 
   bind(src: string, dst: string): void {
+    // The launcher's helper makes read-only binds only; a layer stack's base bind is a lower dir,
+    // never written through.
     this.client.bind(src, dst, { readonly: true });
   }
 

@@ -48,6 +48,16 @@ export async function fixtureProject(name: string): Promise<FixtureProject> {
   return { root, tmp, state, base: dir.path, cleanup: dir.cleanup };
 }
 
+/** The version of the Vitest the fixtures run (this repository's, or the matrix cell's). */
+export const fixtureVitestVersion: string = JSON.parse(
+  readFileSync(join(fixtureNodeModules, 'vitest', 'package.json'), 'utf8'),
+).version;
+
+/** git in a fixture project, with the fixture's author. */
+export async function git(project: FixtureProject, args: string[]): Promise<string> {
+  return (await run('git', args, project.root)).stdout;
+}
+
 export interface VitestRun {
   code: number | null;
   stdout: string;
@@ -63,12 +73,13 @@ export async function runVitest(
   project: FixtureProject,
   args: string[] = [],
   env: Record<string, string> = {},
+  { cwd = project.root }: { cwd?: string } = {},
 ): Promise<VitestRun> {
   const report = join(project.base, `report-${++runs}.json`);
   const vitest = join(fixtureNodeModules, 'vitest', 'vitest.mjs');
   const argv = [vitest, 'run', '--configLoader=runner', '--reporter=default', '--reporter=json'];
   argv.push(`--outputFile.json=${report}`, ...args);
-  const { code, stdout, stderr } = await run(fixtureNode, argv, project.root, {
+  const { code, stdout, stderr } = await run(fixtureNode, argv, cwd, {
     TMPDIR: project.tmp,
     BRANCHING_STATE_DIR: project.state,
     FIXTURE_CACHE_DIR: join(project.base, 'cache'),

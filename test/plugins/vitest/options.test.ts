@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { resolveOptions } from '../../../plugins/vitest/src/options.js';
+import { resolveOptions } from '../../../plugins/vitest/src/options.ts';
 import { isBranchingError } from '../../../src/core/errors.ts';
 import { probeSandbox } from '../../../src/sandbox/launcher.ts';
 import { skipUnless } from '../../helpers/backends.ts';
@@ -100,6 +100,7 @@ describe('options are validated', () => {
       keep: 'never',
       commit: false,
       network: true,
+      fallback: true,
     });
   });
 

@@ -12,11 +12,15 @@ afterEach(async () => {
   p = undefined;
 });
 
-test.skipIf(skip)('a suite that writes nothing gives the same results with the sandbox as without', async () => {
-  p = await fixtureProject('plain');
-  const vanilla = await runVitest(p, [], { FIXTURE_MODE: 'vanilla' });
-  const sandboxed = await runVitest(p);
-  expect(Object.keys(vanilla.results)).toHaveLength(14);
-  expect(sandboxed.results).toEqual(vanilla.results);
-  expect(sandboxed.code).toBe(vanilla.code);
-});
+test.skipIf(skip).each(['node', 'jsdom'])(
+  '%s: a suite that writes nothing gives the same results with the sandbox as without',
+  async (environment) => {
+    p = await fixtureProject('plain');
+    const env = { FIXTURE_ENVIRONMENT: environment };
+    const vanilla = await runVitest(p, [], { ...env, FIXTURE_MODE: 'vanilla' });
+    const sandboxed = await runVitest(p, [], env);
+    expect(Object.keys(vanilla.results)).toHaveLength(14);
+    expect(sandboxed.results).toEqual(vanilla.results);
+    expect(sandboxed.code).toBe(vanilla.code);
+  },
+);
