@@ -125,8 +125,9 @@ class HelperMounter implements Mounter {
     this.client.mountOverlay({ ...o, options: ['index=off', 'metacopy=off'] });
   }
 
+  // Read-only: the helper makes no other binds, and a layer stack's base is only ever a lower dir.
   bind(src: string, dst: string): void {
-    this.client.bind(src, dst);
+    this.client.bind(src, dst, { readonly: true });
   }
 
   unmount(target: string): void {

@@ -1,0 +1,97 @@
+// The fallback: a per-file branch made by the portable clone backend (a copy of the project under
+// the state directory), with per-test branches nested in it. The test runs with its cwd inside the
+// copy, so relative writes are isolated; the test file itself is still loaded from the real tree, so
+// writes to absolute paths (including __dirname) are not. TMPDIR is one directory for the process's
+// whole life (libraries cache os.tmpdir()); its content is saved when a test starts and put back
+// when it ends.
+import { randomBytes } from 'node:crypto';
+import { cpSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Branch, Workspace } from 'branching';
+import { notice } from './notice.ts';
+import type { BranchingOptions } from './options.ts';
+
+let processTmp: string | null = null;
+
+/** This process's TMPDIR for clone branches: made once, under the core's state dir (never in the project). */
+function stableTmpdir(stateDir: string): string {
+  if (processTmp === null) {
+    processTmp = join(stateDir, 'jest-tmp', `${process.pid}-${randomBytes(4).toString('hex')}`);
+    mkdirSync(processTmp, { recursive: true, mode: 0o700 });
+  }
+  return processTmp;
+}
+
+function emptyDir(dir: string): void {
+  for (const name of readdirSync(dir)) rmSync(join(dir, name), { recursive: true, force: true });
+}
+
+export class CloneBranches {
+  readonly kind = 'clone';
+  private readonly options: BranchingOptions;
+  private workspace: Workspace | null = null;
+  private file: Branch | null = null;
+  private test: Branch | null = null;
+  /** TMPDIR's content as the file's branch left it, while a test runs. */
+  private savedTmp: string | null = null;
+  tmpdir = '';
+  readonly kept: string[] = [];
+
+  constructor(options: BranchingOptions) {
+    this.options = options;
+  }
+
+  /** Where the project is visible to the file (its cwd base). */
+  async enterFile(name: string): Promise<string> {
+    this.workspace = new Workspace(this.options.root, { backend: 'clone', onNotice: (m) => notice(m) });
+    this.tmpdir = stableTmpdir(this.workspace.stateDir);
+    emptyDir(this.tmpdir);
+    this.file = await this.workspace.branch(name, { onSuccess: null, onError: null });
+    return this.file.path;
+  }
+
+  async enterTest(name: string): Promise<string> {
+    this.test = await this.file!.branch(name, { onSuccess: null, onError: null });
+    this.savedTmp = join(this.workspace!.stateDir, 'jest-tmp', `saved-${randomBytes(4).toString('hex')}`);
+    cpSync(this.tmpdir, this.savedTmp, { recursive: true, verbatimSymlinks: true });
+    return this.test.path;
+  }
+
+  /** Back to the file's branch: the test's branch is committed, kept or aborted; TMPDIR is restored. */
+  async leaveTest(passed: boolean): Promise<string> {
+    const test = this.test!;
+    this.test = null;
+    if (this.options.commit && passed) await test.commit();
+    else if (this.options.keep === 'on-failure' && !passed) this.kept.push(test.path);
+    else await test.abort();
+    this.restoreTmp();
+    return this.file!.path;
+  }
+
+  private restoreTmp(): void {
+    if (!this.savedTmp) return;
+    emptyDir(this.tmpdir);
+    for (const name of readdirSync(this.savedTmp)) renameSync(join(this.savedTmp, name), join(this.tmpdir, name));
+    rmSync(this.savedTmp, { recursive: true, force: true });
+    this.savedTmp = null;
+  }
+
+  async leaveFile(passed: boolean): Promise<string[]> {
+    if (this.test) await this.leaveTest(false);
+    const file = this.file!;
+    this.file = null;
+    emptyDir(this.tmpdir);
+    try {
+      if (this.options.commit && passed) await file.commit();
+      else if (this.options.keep === 'on-failure' && !passed) {
+        this.kept.push(file.path);
+        return this.kept; // the branches stay open until this worker exits; `branching gc` reclaims them
+      } else await file.abort();
+      await this.workspace!.close();
+    } catch (err) {
+      await file.abort().catch(() => {});
+      throw err;
+    }
+    return this.kept;
+  }
+}
