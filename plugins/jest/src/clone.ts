@@ -58,11 +58,12 @@ export class CloneBranches {
   }
 
   /** Back to the file's branch: the test's branch is committed, kept or aborted; TMPDIR is restored. */
-  async leaveTest(passed: boolean): Promise<string> {
+  /** `passed` null: the test did not run (skipped, todo). */
+  async leaveTest(passed: boolean | null): Promise<string> {
     const test = this.test!;
     this.test = null;
-    if (this.options.commit && passed) await test.commit();
-    else if (this.options.keep === 'on-failure' && !passed) this.kept.push(test.path);
+    if (this.options.commit && passed === true) await test.commit();
+    else if (this.options.keep === 'on-failure' && passed === false) this.kept.push(test.path);
     else await test.abort();
     this.restoreTmp();
     return this.file!.path;

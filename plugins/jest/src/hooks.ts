@@ -1,5 +1,5 @@
 // What the environment adds to whichever environment class the project uses: a branch per test
-// (test_started, before beforeEach; ended at test_done, after afterEach) on top of the file's
+// (test_start, before beforeEach; ended at test_done, after afterEach) on top of the file's
 // branch, which is the sandbox worker's (see worker.ts) or, without the sandbox, a clone.
 // beforeAll/afterAll writes, at any depth, happen between tests and so belong to the file's branch.
 import { isAbsolute, relative, sep } from 'node:path';
@@ -134,9 +134,13 @@ export class BranchingHooks {
 
   async handleTestEvent(event: CircusEvent, state: { unhandledErrors?: unknown[] }): Promise<void> {
     const test = event.test;
-    if (event.name === 'test_started' && test && this.options.perTest && !test.concurrent) {
+    // test_start (Jest 28 has no test_started) precedes the skip check: a skipped or todo test's
+    // layer is dropped at test_skip / test_todo.
+    if (event.name === 'test_start' && test && this.options.perTest && !test.concurrent) {
       if (this.testOpen !== null) await this.leaveTest(false);
       await this.enterTest(test.name);
+    } else if ((event.name === 'test_skip' || event.name === 'test_todo') && this.testOpen !== null) {
+      await this.leaveTest(null);
     } else if (event.name === 'test_done' && test) {
       const passed = test.errors.length === 0;
       if (!passed) this.failures++;
@@ -161,22 +165,23 @@ export class BranchingHooks {
     this.testOpen = name;
   }
 
-  private async leaveTest(passed: boolean): Promise<void> {
+  /** `passed` null: the test did not run (skipped, todo), and its layer is simply dropped. */
+  private async leaveTest(passed: boolean | null): Promise<void> {
     const name = this.testOpen!;
     this.testOpen = null;
     if (!this.layers) {
       this.enter(await this.clone!.leaveTest(passed));
       return;
     }
-    this.finished.push({ test: name, changes: await this.layers.changes() });
+    if (passed !== null) this.finished.push({ test: name, changes: await this.layers.changes() });
     this.record(await this.layers.finish(name, this.ending(passed)));
     this.enter(this.options.root);
   }
 
-  private ending(passed: boolean): { commit: { root: string; stateDir: string } | null; keep: boolean } {
+  private ending(passed: boolean | null): { commit: { root: string; stateDir: string } | null; keep: boolean } {
     return {
-      commit: passed && this.options.commit ? this.commitView : null,
-      keep: !passed && this.options.keep === 'on-failure',
+      commit: passed === true && this.options.commit ? this.commitView : null,
+      keep: passed === false && this.options.keep === 'on-failure',
     };
   }
 
