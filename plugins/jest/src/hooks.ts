@@ -56,7 +56,6 @@ function sandboxUnavailableReason(): string {
 
 /** The sandbox worker's branch for this file, checked against the options the file ended up with. */
 function sandboxLayers(state: WorkerState, options: BranchingOptions, testPath: string): RootLayers {
-  if (state.file?.path === testPath) state.file.claimed = true;
   const layers = state.file?.path === testPath ? state.file.layers : null;
   if (!layers || layers.root !== options.root) {
     throw new MountError(

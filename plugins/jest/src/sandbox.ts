@@ -114,7 +114,7 @@ export interface WorkerState {
   plan: SandboxPlan | null;
   roots: Map<string, RootLayers>;
   /** The file the worker entry is running now, and its branch (sandbox only). */
-  file: { path: string; layers: RootLayers | null; claimed: boolean } | null;
+  file: { path: string; layers: RootLayers | null } | null;
 }
 
 const KEY = Symbol.for('jest-environment-branching.worker');

@@ -5,7 +5,6 @@
 import { relative } from 'node:path';
 import { TEST_WORKER_ENV } from './constants.ts';
 import { requireFrom } from './jest-modules.ts';
-import { notice } from './notice.ts';
 import { parseOptions } from './options.ts';
 import { layersFor, type RootLayers, workerState } from './sandbox.ts';
 
@@ -44,16 +43,10 @@ export async function worker(args: WorkerArgs): Promise<unknown> {
         .slice(0, 60)}`,
     );
   }
-  state.file = { path: args.path, layers, claimed: false };
+  state.file = { path: args.path, layers };
   try {
     return await testWorker.worker(args);
   } finally {
-    if (layers && !state.file.claimed) {
-      notice(
-        `jest-environment-branching: ${args.path} ran in its file's branch, but without per-test branches: its environment is not the branching one (a @jest-environment docblock?)`,
-        { everyWorker: true },
-      );
-    }
     layers?.popAll();
     state.file = null;
   }
