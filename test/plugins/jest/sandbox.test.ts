@@ -40,7 +40,7 @@ function leftovers(p: FixtureProject): string[] {
 }
 
 describe.skipIf(skip)('jest runner: workers in the sandbox', () => {
-  it.each([30, 29] as JestMajor[])(
+  it.each([30, 29, 28] as JestMajor[])(
     'Jest %i: relative, absolute, __dirname, TMPDIR and .git writes stay in per-test branches across reused workers',
     async (jest) => {
       project = fixtureProject('jest-writes', { git: true });
