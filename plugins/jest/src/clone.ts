@@ -5,7 +5,7 @@
 // whole life (libraries cache os.tmpdir()); its content is saved when a test starts and put back
 // when it ends.
 import { randomBytes } from 'node:crypto';
-import { cpSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { cpSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Branch, Workspace } from 'branching';
 import { notice } from './notice.ts';
@@ -22,6 +22,21 @@ function stableTmpdir(stateDir: string): string {
   return processTmp;
 }
 
+/**
+ * Files and symlinks under `dir` modified at or after `since` (ms): what a test wrote in its clone,
+ * for explaining a later failure. node_modules is skipped (a link farm, never a test's output).
+ */
+export function writtenSince(dir: string, since: number, rel = ''): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(rel === '' ? dir : join(dir, rel), { withFileTypes: true })) {
+    const path = rel === '' ? entry.name : `${rel}/${entry.name}`;
+    if (entry.isDirectory()) {
+      if (entry.name !== 'node_modules') out.push(...writtenSince(dir, since, path));
+    } else if (lstatSync(join(dir, path)).mtimeMs >= since) out.push(path);
+  }
+  return out;
+}
+
 function emptyDir(dir: string): void {
   for (const name of readdirSync(dir)) rmSync(join(dir, name), { recursive: true, force: true });
 }
@@ -32,6 +47,7 @@ export class CloneBranches {
   private workspace: Workspace | null = null;
   private file: Branch | null = null;
   private test: Branch | null = null;
+  private testStarted = 0;
   /** TMPDIR's content as the file's branch left it, while a test runs. */
   private savedTmp: string | null = null;
   tmpdir = '';
@@ -52,12 +68,19 @@ export class CloneBranches {
 
   async enterTest(name: string): Promise<string> {
     this.test = await this.file!.branch(name, { onSuccess: null, onError: null });
+    // The copy's own files keep their sources' mtimes: anything newer was written by the test.
+    this.testStarted = Date.now() - 1;
     this.savedTmp = join(this.workspace!.stateDir, 'jest-tmp', `saved-${randomBytes(4).toString('hex')}`);
     cpSync(this.tmpdir, this.savedTmp, { recursive: true, verbatimSymlinks: true });
     return this.test.path;
   }
 
   /** Back to the file's branch: the test's branch is committed, kept or aborted; TMPDIR is restored. */
+  /** What the running test wrote so far, relative to its clone. */
+  testWrites(): string[] {
+    return this.test ? writtenSince(this.test.path, this.testStarted) : [];
+  }
+
   /** `passed` null: the test did not run (skipped, todo). */
   async leaveTest(passed: boolean | null): Promise<string> {
     const test = this.test!;

@@ -100,6 +100,8 @@ export class BranchingHooks {
   private readonly finished: FinishedLayer[] = [];
   private readonly kept: string[] = [];
   private saved: { cwd: string; tmpdir: string | undefined } | null = null;
+  /** Where the project is visible now: the root itself (sandbox), or the current clone. */
+  private view = '';
 
   constructor(env: HostEnvironment, projectConfig: any, testPath: string) {
     this.env = env;
@@ -169,6 +171,9 @@ export class BranchingHooks {
     const name = this.testOpen!;
     this.testOpen = null;
     if (!this.layers) {
+      const written = this.clone!.testWrites();
+      if (passed !== null)
+        this.finished.push({ test: name, changes: written.map((path) => ({ path, kind: 'modified', type: 'file' })) });
       this.enter(await this.clone!.leaveTest(passed));
       return;
     }
@@ -189,8 +194,8 @@ export class BranchingHooks {
   }
 
   private explain(errors: unknown[]): void {
-    if (!this.layers) return;
-    explainRollback(errors, this.finished, { root: this.options.root, cwd: process.cwd() });
+    // Paths are relative to where the test saw the project: the root (sandbox) or its clone.
+    explainRollback(errors, this.finished, { root: this.view, cwd: process.cwd() });
   }
 
   /** Ends the file's branch (sandbox): committed, kept or dropped, as its tests went. */
@@ -222,6 +227,7 @@ export class BranchingHooks {
 
   /** Points the cwd of this process and of the test's `process` at the branch. */
   private enter(view: string): void {
+    this.view = view;
     const cwd = this.cwdIn(view);
     // The same path may now name another mount: chdir re-resolves it. The test's own `process`
     // object has a cached cwd (jest#9923), hence the second call.
