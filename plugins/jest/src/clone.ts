@@ -42,7 +42,6 @@ function emptyDir(dir: string): void {
 }
 
 export class CloneBranches {
-  readonly kind = 'clone';
   private readonly options: BranchingOptions;
   private workspace: Workspace | null = null;
   private file: Branch | null = null;

@@ -118,10 +118,6 @@ export class BranchingHooks {
     }
   }
 
-  get kind(): 'sandbox' | 'clone' {
-    return this.layers ? 'sandbox' : 'clone';
-  }
-
   async setup(): Promise<void> {
     this.saved = { cwd: process.cwd(), tmpdir: process.env.TMPDIR };
     this.fileOpen = true;
@@ -137,7 +133,11 @@ export class BranchingHooks {
     const test = event.test;
     // test_start (Jest 28 has no test_started) precedes the skip check: a skipped or todo test's
     // layer is dropped at test_skip / test_todo.
-    if (event.name === 'test_start' && test && this.options.perTest && !test.concurrent) {
+    if (event.name === 'test_start' && test && this.options.perTest && test.concurrent) {
+      notice(`jest-environment-branching: the test.concurrent tests of ${this.testPath} share its file's branch`, {
+        everyWorker: true,
+      });
+    } else if (event.name === 'test_start' && test && this.options.perTest) {
       if (this.testOpen !== null) await this.leaveTest(false);
       await this.enterTest(test.name);
     } else if ((event.name === 'test_skip' || event.name === 'test_todo') && this.testOpen !== null) {
@@ -230,7 +230,7 @@ export class BranchingHooks {
     this.view = view;
     const cwd = this.cwdIn(view);
     // The same path may now name another mount: chdir re-resolves it. The test's own `process`
-    // object has a cached cwd (jest#9923), hence the second call.
+    // object caches its cwd (graceful-fs keeps process.cwd), hence the second call.
     process.chdir(cwd);
     this.env.global.process?.chdir?.(cwd);
   }

@@ -29,9 +29,20 @@ describe.each(MODES)('jest: lifetimes, $label', ({ mode, skip }) => {
   it.skipIf(skip)('beforeAll/afterAll writes belong to the file branch, whatever the tests write', async () => {
     project = fixtureProject('jest-hooks');
     const before = await snapshot(project.root);
-    const run = await runJest(project, { mode });
+    const run = await runJest(project, { mode, args: ['__tests__/hooks.test.js'] });
     expect(run.code, explain(run)).toBe(0);
     expect(Object.values(run.statuses)).toEqual(['passed', 'passed', 'passed', 'passed']);
+    expect(await snapshot(project.root)).toEqual(before);
+  });
+
+  it.skipIf(skip)('concurrent tests share the file branch, and a notice says so', async () => {
+    project = fixtureProject('jest-hooks');
+    const before = await snapshot(project.root);
+    const run = await runJest(project, { mode, args: ['__tests__/concurrent.test.js'] });
+    expect(run.code, explain(run)).toBe(0);
+    expect(run.stderr).toContain(
+      `jest-environment-branching: the test.concurrent tests of ${project.root}/__tests__/concurrent.test.js share its file's branch`,
+    );
     expect(await snapshot(project.root)).toEqual(before);
   });
 
