@@ -42,24 +42,21 @@ describe.each(MODES)('jest: per-test branches, $label', ({ mode, skip }) => {
     expect(await snapshot(project.root)).toEqual(before);
   });
 
-  it.skipIf(skip)(
-    'commit: true commits passing tests into the file branch and a passing file into the tree',
-    async () => {
-      project = fixtureProject('jest-rollback');
-      const run = await runJest(project, {
-        mode,
-        options: { commit: true },
-        env: { JEST_FIXTURE_SHARED: '1' },
-        args: [ROLLBACK],
-      });
-      expect(run.code, explain(run)).toBe(0);
-      expect(readFileSync(join(project.root, 'a.txt'), 'utf8')).toBe('from the first test');
-      expect(readFileSync(join(project.root, 'hooked.txt'), 'utf8')).toBe('hook');
-      // A deletion (whiteout) and a deleted-then-recreated directory (opaque) are committed too.
-      expect(existsSync(join(project.root, 'gone.txt'))).toBe(false);
-      expect(readdirSync(join(project.root, 'swap'))).toEqual(['new.txt']);
-    },
-  );
+  it.skipIf(skip)('commit: true lands the writes of passing tests and of a passing file in the tree', async () => {
+    project = fixtureProject('jest-rollback');
+    const run = await runJest(project, {
+      mode,
+      options: { commit: true },
+      env: { JEST_FIXTURE_SHARED: '1' },
+      args: [ROLLBACK],
+    });
+    expect(run.code, explain(run)).toBe(0);
+    expect(readFileSync(join(project.root, 'a.txt'), 'utf8')).toBe('from the first test');
+    expect(readFileSync(join(project.root, 'hooked.txt'), 'utf8')).toBe('hook');
+    // A deletion (whiteout) and a deleted-then-recreated directory (opaque) are committed too.
+    expect(existsSync(join(project.root, 'gone.txt'))).toBe(false);
+    expect(readdirSync(join(project.root, 'swap'))).toEqual(['new.txt']);
+  });
 
   it.skipIf(skip)(
     'commit: true never commits a failing test; keep: on-failure keeps the failing branch and says where',
