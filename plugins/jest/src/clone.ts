@@ -5,7 +5,7 @@
 // whole life (libraries cache os.tmpdir()); its content is saved when a test starts and put back
 // when it ends.
 import { randomBytes } from 'node:crypto';
-import { cpSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { cpSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Branch, Workspace } from 'branching';
 import { notice } from './notice.ts';
@@ -16,8 +16,14 @@ let processTmp: string | null = null;
 /** This process's TMPDIR for clone branches: made once, under the core's state dir (never in the project). */
 function stableTmpdir(stateDir: string): string {
   if (processTmp === null) {
-    processTmp = join(stateDir, 'jest-tmp', `${process.pid}-${randomBytes(4).toString('hex')}`);
-    mkdirSync(processTmp, { recursive: true, mode: 0o700 });
+    const dir = join(stateDir, 'jest-tmp', `${process.pid}-${randomBytes(4).toString('hex')}`);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    processTmp = dir;
+    // It outlives every file of this process, so it goes when the process does.
+    process.once('exit', () => {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(join(stateDir, 'jest-tmp', `started-${process.pid}`), { force: true });
+    });
   }
   return processTmp;
 }
@@ -66,9 +72,12 @@ export class CloneBranches {
   }
 
   async enterTest(name: string): Promise<string> {
+    // A marker's mtime, not Date.now(): file times come from the kernel's coarser clock, which can
+    // lag. The copy's files keep their sources' mtimes, so anything as new was written by the test.
+    const marker = join(this.workspace!.stateDir, 'jest-tmp', `started-${process.pid}`);
+    writeFileSync(marker, '');
+    this.testStarted = statSync(marker).mtimeMs;
     this.test = await this.file!.branch(name, { onSuccess: null, onError: null });
-    // The copy's own files keep their sources' mtimes: anything newer was written by the test.
-    this.testStarted = Date.now() - 1;
     this.savedTmp = join(this.workspace!.stateDir, 'jest-tmp', `saved-${randomBytes(4).toString('hex')}`);
     cpSync(this.tmpdir, this.savedTmp, { recursive: true, verbatimSymlinks: true });
     return this.test.path;
