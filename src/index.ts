@@ -13,6 +13,7 @@ export {
 } from './core/layer.ts';
 export { removeLayerDir, removeLayerDirSync } from './core/layer-dir.ts';
 export { type GcReport, Workspace, type WorkspaceOptions } from './core/workspace.ts';
+export { gitWorkTreeTop } from './core/worktree.ts';
 
 // Agent patterns (issue 5)
 export * from './patterns/index.ts';

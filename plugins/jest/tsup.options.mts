@@ -1,5 +1,25 @@
 import type { Options } from 'tsup';
 
-// This plugin's build entries (the root tsup.config.ts builds every package); none yet.
-const options: Options[] = [];
+// The Jest plugin: CommonJS (Jest requires environments, runners and presets), one bundle per entry
+// in plugins/jest/dist; `branching` stays external (a peer dependency), so the core's native addon
+// and launcher are found relative to the core's own bundle.
+const options: Options[] = [
+  {
+    entry: {
+      index: 'plugins/jest/src/index.ts',
+      runner: 'plugins/jest/src/runner.ts',
+      preset: 'plugins/jest/src/preset.ts',
+      worker: 'plugins/jest/src/worker.ts',
+    },
+    outDir: 'plugins/jest/dist',
+    format: ['cjs'],
+    outExtension: () => ({ js: '.cjs' }),
+    target: 'node20',
+    platform: 'node',
+    external: ['branching'],
+    sourcemap: true,
+    clean: true,
+    splitting: false,
+  },
+];
 export default options;

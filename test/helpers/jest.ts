@@ -4,10 +4,15 @@ import { join } from 'node:path';
 import { assertBuilt, repoRoot } from './build.ts';
 import { tempDir } from './tree.ts';
 
-/** The Jest majors the plugin is tested against: 30 is the root devDependency, 29 the `jest29` alias. */
+/**
+ * The Jest majors the plugin is run with: 30 is the root devDependency, 29 and 28 the `jest29` and
+ * `jest28` aliases; 27 (`jest27`) is outside the supported range, to check that it is refused.
+ */
 export const JEST_BINS = {
   30: join(repoRoot, 'node_modules', 'jest', 'bin', 'jest.js'),
   29: join(repoRoot, 'node_modules', 'jest29', 'bin', 'jest.js'),
+  28: join(repoRoot, 'node_modules', 'jest28', 'bin', 'jest.js'),
+  27: join(repoRoot, 'node_modules', 'jest27', 'bin', 'jest.js'),
 } as const;
 export type JestMajor = keyof typeof JEST_BINS;
 
@@ -53,6 +58,8 @@ export interface JestRunOptions {
   options?: Record<string, unknown>;
   args?: string[];
   env?: NodeJS.ProcessEnv;
+  /** Where Jest runs, relative to the project root (a package of a monorepo). */
+  cwd?: string;
 }
 
 export interface AssertionResult {
@@ -92,7 +99,11 @@ export function runJest(project: FixtureProject, run: JestRunOptions = {}): Prom
   });
   const args = [JEST_BINS[run.jest ?? 30], '--json', `--outputFile=${report}`, ...(run.args ?? [])];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: project.root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, {
+      cwd: join(project.root, run.cwd ?? ''),
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => {

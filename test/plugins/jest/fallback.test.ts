@@ -16,7 +16,7 @@ const WRITES = '__tests__/writes.test.js';
 const NOTICE = /jest-environment-branching: fallback mode for .* NOT isolated: writes to absolute paths/g;
 
 describe('jest: the fallback (environment alone)', () => {
-  it.each([30, 29] as JestMajor[])(
+  it.each([30, 29, 28] as JestMajor[])(
     'Jest %i: isolates relative, TMPDIR and .git writes; absolute and __dirname writes reach the tree, as the notice says',
     async (jest) => {
       project = fixtureProject('jest-writes', { git: true });

@@ -40,7 +40,7 @@ function leftovers(p: FixtureProject): string[] {
 }
 
 describe.skipIf(skip)('jest runner: workers in the sandbox', () => {
-  it.each([30, 29] as JestMajor[])(
+  it.each([30, 29, 28] as JestMajor[])(
     'Jest %i: relative, absolute, __dirname, TMPDIR and .git writes stay in per-test branches across reused workers',
     async (jest) => {
       project = fixtureProject('jest-writes', { git: true });
@@ -52,7 +52,9 @@ describe.skipIf(skip)('jest runner: workers in the sandbox', () => {
       expect(await snapshot(project.root)).toEqual(before);
       const tmpdirs = run.reported.filter((l) => l.startsWith('tmpdir ')).map((l) => l.slice(7));
       expect(tmpdirs).toHaveLength(2);
-      expect(new Set(tmpdirs).size).toBe(2);
+      // One worker ran both files: its TMPDIR path stays the same for its whole life (libraries
+      // cache os.tmpdir()), while the content rolls back (each test first checks tmp.txt is absent).
+      expect(new Set(tmpdirs).size).toBe(1);
       for (const dir of tmpdirs) {
         expect(dir).not.toBe(tmpdir());
         expect(existsSync(dir)).toBe(false);

@@ -30,4 +30,17 @@ describe('jest: a non-writing suite', () => {
     expect(vanilla.tests).toHaveLength(8);
     expect(outcome(await runJest(project, { mode }))).toEqual(vanilla);
   });
+
+  it.each(MODES.filter((m) => m.mode === 'preset'))(
+    'gives the same results as vanilla Jest under jest-environment-jsdom: $label',
+    async ({ mode, skip }) => {
+      if (skip) return;
+      project = fixtureProject('jest-pure');
+      const args = ['--testEnvironment=jsdom'];
+      const vanilla = outcome(await runJest(project, { mode: 'vanilla', args }));
+      expect(vanilla.code).toBe(1);
+      expect(vanilla.tests).toHaveLength(8);
+      expect(outcome(await runJest(project, { mode, args }))).toEqual(vanilla);
+    },
+  );
 });

@@ -1,3 +1,0 @@
-'use strict';
-// runner: 'jest-environment-branching/runner'
-module.exports = require('./src/runner.js');
