@@ -16,11 +16,8 @@ const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
 const UNPRIVILEGED_SUITES = [
   'test/process',
   'test/native',
-  // The Jest plugin's suites that involve the sandbox (its runner starts its own).
-  'test/plugins/jest/sandbox.test.ts',
-  'test/plugins/jest/rollback.test.ts',
-  'test/plugins/jest/snapshots.test.ts',
-  'test/plugins/jest/escape.test.ts',
+  // The Jest plugin: sandbox and clone-fallback runs of the real Jest.
+  'test/plugins/jest',
   // Suite tools and sandboxed pattern candidates: every run goes through the sandbox.
   'test/suite/speculate.test.ts',
   'test/suite/flaky.test.ts',
