@@ -319,6 +319,8 @@ Napi::Value Mount(const Napi::CallbackInfo &info) {
   uint32_t flags = Uint(info, 3, "flags");
   bool hasData = OptStr(info, 4, "data", &data);
 #ifdef __linux__
+  // mount(2) reads one page of options: past it a path would be cut short and mean another one
+  if (hasData && data.size() >= static_cast<size_t>(sysconf(_SC_PAGESIZE))) Throw(info.Env(), E2BIG, "mount", &target);
   if (mount(source.c_str(), target.c_str(), hasType ? fstype.c_str() : nullptr, flags,
             hasData ? data.c_str() : nullptr) < 0)
     Throw(info.Env(), errno, "mount", &target);

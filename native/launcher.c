@@ -168,6 +168,8 @@ static int mount_overlay(const char *target, const char *lowers, const char *upp
   int n = snprintf(data, sizeof data, "lowerdir=%s,upperdir=%s,workdir=%s%s%s%s", lowers, upper, work,
                    in_userns ? ",userxattr" : "", opts && *opts ? "," : "", opts ? opts : "");
   if (n < 0 || (size_t)n >= sizeof data) return errno = ENAMETOOLONG, -1;
+  /* mount(2) reads one page of options: past it the last lower dir would be cut short (ENOENT) */
+  if (n >= sysconf(_SC_PAGESIZE)) return errno = E2BIG, -1;
   return mount("overlay", target, "overlay", 0, data);
 }
 

@@ -12,6 +12,7 @@ export {
   type LayerStackOptions,
 } from './core/layer.ts';
 export { removeLayerDir, removeLayerDirSync } from './core/layer-dir.ts';
+export { commitStateRoot } from './core/state.ts';
 export { type GcReport, Workspace, type WorkspaceOptions } from './core/workspace.ts';
 export { gitWorkTreeTop } from './core/worktree.ts';
 

@@ -6,7 +6,7 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { ArgumentError, hasErrno } from './errors.ts';
 import { writeFileDurable } from './fsutil.ts';
 import { Lease } from './lock.ts';
-import { gitWorkTreeTop, isInside } from './worktree.ts';
+import { gitWorkTreeTop, isInside, outermostWorkTree } from './worktree.ts';
 
 /**
  * Where a workspace keeps its branches, journals and locks: outside the
@@ -158,14 +158,29 @@ export function resolveStateDir(workspace: string, explicit?: unknown): string {
 }
 
 /**
+ * Where the test plugins keep state for `commit: true`: beside the project
+ * (in the parent of its outermost git work tree, or of the project itself),
+ * because a commit made from inside the sandbox needs the journal and the
+ * real tree under one directory that the worker sees, and that directory
+ * must be small. BRANCHING_STATE_DIR, when set, still wins.
+ */
+export function commitStateRoot(workspace: string): string | undefined {
+  if (process.env.BRANCHING_STATE_DIR) return undefined;
+  const top = outermostWorkTree(workspace) ?? workspace;
+  return join(dirname(top), '.branching');
+}
+
+/**
  * Every state dir `workspace` may have used: where its state lives depends on
  * what was writable at the time, so gc looks in each default root (and the
  * BRANCHING_STATE_DIR root), not only where it would go today.
  */
 export function stateDirsOf(workspace: string): string[] {
   const name = stateName(workspace);
+  const commitRoot = join(dirname(outermostWorkTree(workspace) ?? workspace), '.branching');
   const roots = [
     ...defaultStateRoots(),
+    commitRoot,
     ...(process.env.BRANCHING_STATE_DIR ? [resolve(process.env.BRANCHING_STATE_DIR)] : []),
   ];
   return [...new Set(roots.map((root) => join(root, name)))].filter((dir) => {

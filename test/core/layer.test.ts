@@ -534,7 +534,10 @@ describe.skipIf(skipUnless(choice.mounter !== null, 'overlay mounts', choice.rea
           }
         }
         expect(failure).toBeInstanceOf(MountError);
-        expect(failure).toMatchObject({ path: target, message: expect.stringContaining('one page mount options') });
+        expect(failure, String((failure as Error).message)).toMatchObject({
+          path: target,
+          message: expect.stringContaining('one page mount options'),
+        });
         expect(stack.depth).toBeGreaterThan(10);
         while (stack.depth > 0) stack.pop();
         await expectUntouched([]);

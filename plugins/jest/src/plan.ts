@@ -4,7 +4,15 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmdirSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
-import { extraWritableDirs, LaunchSpec, locateLauncher, parseStatus, removeLayerDirSync, Workspace } from 'branching';
+import {
+  commitStateRoot,
+  extraWritableDirs,
+  LaunchSpec,
+  locateLauncher,
+  parseStatus,
+  removeLayerDirSync,
+  Workspace,
+} from 'branching';
 import { type BranchingOptions, parseOptions } from './options.ts';
 import type { SandboxPlan } from './sandbox.ts';
 
@@ -142,9 +150,11 @@ export function planSandbox(tests: readonly TestLike[]): Plan | { reason: string
   const options = projectOptions(tests);
   if (options.length === 0) return { reason: 'no project in this run has valid branching options' };
   const runDirs: Record<string, string> = {};
-  for (const { root } of options) {
+  for (const { root, commit } of options) {
     if (runDirs[root]) continue;
-    const { stateDir } = new Workspace(root, { backend: 'clone', onNotice: () => {} });
+    // commit: true commits from inside the worker: its journal must sit beside the project
+    const explicit = commit ? commitStateRoot(root) : undefined;
+    const { stateDir } = new Workspace(root, { backend: 'clone', stateDir: explicit, onNotice: () => {} });
     runDirs[root] = realpathSync(mkdtempSync(join(stateDir, `jest-run-${process.pid}-`)));
   }
   const partial = { runDirs, realViews: {}, network: true };

@@ -90,11 +90,14 @@ function removeDeadRuns(base: string): void {
 }
 
 const stateDirs = new Map<string, string>();
-function stateDirOf(root: string): string {
-  let dir = stateDirs.get(root);
+/** commit: true commits from inside the worker: its journal must then sit beside the project. */
+function stateDirOf(root: string, commit: boolean): string {
+  const key = `${commit}:${root}`;
+  let dir = stateDirs.get(key);
   if (!dir) {
-    dir = new core.Workspace(root, { backend: 'clone', onNotice: () => {} }).stateDir;
-    stateDirs.set(root, dir);
+    const stateDir = commit ? core.commitStateRoot(root) : undefined;
+    dir = new core.Workspace(root, { backend: 'clone', stateDir, onNotice: () => {} }).stateDir;
+    stateDirs.set(key, dir);
   }
   return dir;
 }
@@ -217,7 +220,7 @@ export class SandboxPoolWorker implements PoolWorker {
   }
 
   private forkSandboxed(launcher: string): ChildProcess {
-    const stateDir = stateDirOf(this.root);
+    const stateDir = stateDirOf(this.root, this.options.commit === true);
     const dir = join(runDirFor(stateDir), `w${++workerSeq}`);
     this.dir = dir;
     for (const d of ['upper', 'work', 'tmp', 't']) mkdirSync(join(dir, d), { recursive: true });
