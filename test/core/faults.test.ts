@@ -6,8 +6,9 @@
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { chooseMounter } from '../../src/backends/overlay.ts';
 import { isBranchingError, Workspace } from '../../src/index.ts';
-import { backendCases, skipUnless } from '../helpers/backends.ts';
+import { backendCases, overlayRequiredHere, skipUnless } from '../helpers/backends.ts';
 import { type Snapshot, snapshot, tempDir, writeTree } from '../helpers/tree.ts';
 
 const cases = backendCases(['clone', 'overlay']);
@@ -135,5 +136,45 @@ describe.each(cases)('commits under faults ($kind)', ({ kind, available, reason,
     expect(isBranchingError(err, 'ArgumentError')).toBe(true);
     expect(err.argument).toBe('repair');
     await ws.close();
+  });
+});
+
+describe('a commit into a read-only mount', () => {
+  const choice = chooseMounter();
+  const skip = skipUnless(
+    choice.mounter !== null,
+    'mounts (root, or `branching run`)',
+    choice.reason ?? '',
+    overlayRequiredHere(),
+  );
+
+  it.skipIf(skip)('fails up front, saying read-only file system with the path, and changes nothing', async () => {
+    const tmp = tempDir('branching-erofs-');
+    const real = join(tmp.path, 'real');
+    const view = join(tmp.path, 'view');
+    await fs.mkdir(real);
+    await fs.mkdir(view);
+    await writeTree(real, { 'a.txt': 'a\n' });
+    choice.mounter!.bind(real, view); // read-only
+    try {
+      const ws = await Workspace.open(view, {
+        backend: 'clone',
+        stateDir: join(tmp.path, 'state'),
+        onNotice: () => {},
+      });
+      const before = await snapshot(view);
+      const b = await ws.branch('ro');
+      await fs.writeFile(join(b.path, 'b.txt'), 'b\n');
+      const err = await b.commit().catch((e) => e);
+      expect(isBranchingError(err, 'CommitError')).toBe(true);
+      expect(err).toMatchObject({ code: 'ERR_BRANCH_COMMIT_READ_ONLY', path: view });
+      expect(err.message).toMatch(/read-only file system/);
+      expect(await snapshot(view)).toEqual(before);
+      await b.abort();
+      await ws.close();
+    } finally {
+      choice.mounter!.unmount(view);
+      await tmp.cleanup();
+    }
   });
 });
