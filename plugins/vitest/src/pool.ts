@@ -282,12 +282,16 @@ export class SandboxPoolWorker implements PoolWorker {
     return spec;
   }
 
-  private pipeOutput(child: ChildProcess): void {
-    const pairs = [
+  /** The worker's output streams and where they go (Vitest's logger streams). */
+  private outputPairs(child: ChildProcess) {
+    return [
       [child.stdout, this.stdout],
       [child.stderr, this.stderr],
     ] as const;
-    for (const [from, to] of pairs) {
+  }
+
+  private pipeOutput(child: ChildProcess): void {
+    for (const [from, to] of this.outputPairs(child)) {
       if (!from) continue;
       const emitter = to as unknown as NodeJS.EventEmitter;
       emitter.setMaxListeners(1 + emitter.getMaxListeners());
@@ -306,11 +310,7 @@ export class SandboxPoolWorker implements PoolWorker {
     child.kill();
     await exited;
     clearTimeout(killer);
-    const pairs = [
-      [child.stdout, this.stdout],
-      [child.stderr, this.stderr],
-    ] as const;
-    for (const [from, to] of pairs) {
+    for (const [from, to] of this.outputPairs(child)) {
       if (!from) continue;
       from.unpipe(to);
       const emitter = to as unknown as NodeJS.EventEmitter;
