@@ -9,7 +9,7 @@ import { type Snapshot, snapshot, tempDir, writeTree } from '../helpers/tree.ts'
 
 const CHILD = join(repoRoot, 'test/fixtures/scripts/commit-child.mjs');
 /** Per backend; CI reruns this file as nobody inside `branching run` with the default below. */
-const KILL_POINTS = Number(process.env.BRANCHING_CRASH_POINTS ?? (process.getuid?.() === 0 ? 300 : 100));
+const KILL_POINTS = Number(process.env.BRANCHING_CRASH_POINTS ?? (process.getuid?.() === 0 ? 200 : 80));
 const BACKENDS = backendCases(['clone', 'overlay']);
 
 function template(): Parameters<typeof writeTree>[1] {
