@@ -14,7 +14,7 @@ export {
 export { removeLayerDir, removeLayerDirSync } from './core/layer-dir.ts';
 export { commitStateRoot } from './core/state.ts';
 export { type GcReport, Workspace, type WorkspaceOptions } from './core/workspace.ts';
-export { gitWorkTreeTop } from './core/worktree.ts';
+export { commonAncestor, gitWorkTreeTop } from './core/worktree.ts';
 
 // Agent patterns (issue 5)
 export * from './patterns/index.ts';
@@ -33,6 +33,7 @@ export {
   extraWritableDirs,
   LaunchSpec,
   type LaunchStatus,
+  launchEnv,
   locateLauncher,
   parseStatus,
   probeSandbox,

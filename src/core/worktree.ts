@@ -38,3 +38,10 @@ export function isInside(path: string, dir: string): boolean {
   const rel = relative(dir, path);
   return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !rel.startsWith(sep));
 }
+
+/** The nearest directory holding both absolute paths (`/` when they share nothing else). */
+export function commonAncestor(a: string, b: string): string {
+  let dir = a;
+  while (!isInside(b, dir) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}

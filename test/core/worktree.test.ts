@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { gitWorkTreeTop, isInside, outermostWorkTree } from '../../src/core/worktree.ts';
+import { commonAncestor, gitWorkTreeTop, isInside, outermostWorkTree } from '../../src/core/worktree.ts';
 
 const root = realpathSync(mkdtempSync(join(tmpdir(), 'branching-worktree-')));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -31,5 +31,12 @@ describe('git work trees', () => {
     expect(isInside('/a/b/c', '/a/b')).toBe(true);
     expect(isInside('/a/bc', '/a/b')).toBe(false);
     expect(isInside('/a', '/a/b')).toBe(false);
+  });
+
+  it('commonAncestor: the nearest directory holding both, / when they share nothing else', () => {
+    expect(commonAncestor('/a/b/c', '/a/b/d/e')).toBe('/a/b');
+    expect(commonAncestor('/a/b', '/a/b/c')).toBe('/a/b');
+    expect(commonAncestor('/a/bc', '/a/b')).toBe('/a');
+    expect(commonAncestor('/x', '/y')).toBe('/');
   });
 });

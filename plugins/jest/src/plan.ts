@@ -3,11 +3,13 @@
 // that a sandbox that cannot work here is a clear reason up front rather than a crashing worker.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmdirSync } from 'node:fs';
-import { dirname, join, relative, sep } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import {
   commitStateRoot,
+  commonAncestor,
   extraWritableDirs,
   LaunchSpec,
+  launchEnv,
   locateLauncher,
   parseStatus,
   removeLayerDirSync,
@@ -54,13 +56,6 @@ function cacheDirsOf(tests: readonly TestLike[]): Set<string> {
   return dirs;
 }
 
-/** The nearest directory holding both paths. */
-function commonAncestor(a: string, b: string): string {
-  let dir = a;
-  while (relative(dir, b).startsWith('..') && dirname(dir) !== dir) dir = dirname(dir);
-  return dir;
-}
-
 /**
  * commit: true lands layers through the core's journal, whose state dir must sit on the mount that
  * shows the real tree. Inside a worker the root is covered by the layers (and is a mount of its
@@ -90,9 +85,7 @@ function preflight(launcher: string, spec: string, scratch: string): string | nu
     const result = spawnSync(launcher, [], {
       env: {
         PATH: process.env.PATH,
-        BRANCHING_LAUNCH_SPEC: `${spec}\noverlay\t${merged}\t${lower}\t${upper}\t${work}`,
-        BRANCHING_LAUNCH_EXEC: '/bin/true',
-        BRANCHING_LAUNCH_STATUS_FD: '3',
+        ...launchEnv(`${spec}\noverlay\t${merged}\t${lower}\t${upper}\t${work}`, '/bin/true', 3),
       },
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
       timeout: 10_000,

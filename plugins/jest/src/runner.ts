@@ -7,6 +7,7 @@
 // it says why and hands the run to Jest's default runner (unless told never to fall back).
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { launchEnv } from 'branching';
 import { TEST_WORKER_ENV } from './constants.ts';
 import { BASES_ENV, ownEntry } from './environment.ts';
 import { requireJestModule, resolveJestModule } from './jest-modules.ts';
@@ -14,15 +15,6 @@ import { notice } from './notice.ts';
 import { noFallbackSource } from './options.ts';
 import { type Plan, planSandbox, projectOptions, removeRunDirs, type TestLike } from './plan.ts';
 import { unsupportedJest } from './versions.ts';
-
-const SPEC_ENV = [
-  'BRANCHING_LAUNCH_SPEC',
-  'BRANCHING_LAUNCH_EXEC',
-  'BRANCHING_LAUNCH_PARENT',
-  'BRANCHING_JEST_SANDBOX',
-  TEST_WORKER_ENV,
-  BASES_ENV,
-];
 
 type Listener = (payload: any) => unknown;
 
@@ -62,9 +54,11 @@ function withOurEnvironment(tests: readonly TestLike[]): { tests: TestLike[]; ba
   return { tests: out, bases };
 }
 
-function setEnv(values: Record<string, string>): () => void {
-  const saved = Object.fromEntries(SPEC_ENV.map((k) => [k, process.env[k]]));
-  Object.assign(process.env, values);
+/** Sets `values` in process.env (undefined ones are left alone); returns what puts the old values back. */
+function setEnv(values: NodeJS.ProcessEnv): () => void {
+  const defined = Object.entries(values).filter((e): e is [string, string] => e[1] !== undefined);
+  const saved = Object.fromEntries(defined.map(([k]) => [k, process.env[k]]));
+  Object.assign(process.env, Object.fromEntries(defined));
   return () => {
     for (const [k, v] of Object.entries(saved)) {
       if (v === undefined) delete process.env[k];
@@ -188,9 +182,7 @@ export default class BranchingRunner {
     // The launcher reads its spec from the environment. jest-worker passes process.env to every
     // worker it forks (also restarts), and forkOptions.env would drop JEST_WORKER_ID.
     const restoreEnv = setEnv({
-      BRANCHING_LAUNCH_SPEC: plan.spec,
-      BRANCHING_LAUNCH_EXEC: process.execPath,
-      BRANCHING_LAUNCH_PARENT: String(process.pid),
+      ...launchEnv(plan.spec, process.execPath),
       BRANCHING_JEST_SANDBOX: JSON.stringify({
         runDirs: plan.runDirs,
         network: plan.network,

@@ -102,14 +102,6 @@ function stateDirOf(root: string, commit: boolean): string {
   return dir;
 }
 
-function commonAncestor(a: string, b: string): string {
-  const x = a.split(sep);
-  const y = b.split(sep);
-  let i = 0;
-  while (i < x.length && i < y.length && x[i] === y[i]) i++;
-  return x.slice(0, i).join(sep) || sep;
-}
-
 interface RealView {
   src: string;
   dst: string;
@@ -128,7 +120,7 @@ function realViewOf(root: string, stateDir: string): RealView {
   const dst = join(stateDir, 'vitest', 'real');
   mkdirSync(dst, { recursive: true });
   const stateParent = dirname(stateDir);
-  const top = commonAncestor(root, stateParent);
+  const top = core.commonAncestor(root, stateParent);
   if (top === sep) {
     const commitProblem = `the project ${root} and its state dir ${stateDir} share no directory but /: set BRANCHING_STATE_DIR to a directory beside the project`;
     return { src: root, dst, realRoot: dst, commitStateDir: null, commitProblem };
@@ -244,9 +236,7 @@ export class SandboxPoolWorker implements PoolWorker {
         ...this.env,
         TMPDIR: info.tmp,
         BRANCHING_VITEST: JSON.stringify(info),
-        BRANCHING_LAUNCH_SPEC: spec.toString(),
-        BRANCHING_LAUNCH_EXEC: process.execPath,
-        BRANCHING_LAUNCH_PARENT: String(process.pid),
+        ...core.launchEnv(spec, process.execPath),
       },
       execPath: launcher,
       execArgv: this.execArgv,

@@ -3,7 +3,7 @@ import type { FormatChoice } from '../../suite/flaky-results.ts';
 import { findPolluter, type PolluterReport } from '../../suite/polluter.ts';
 import { type Command, EXIT, UsageError } from '../command.ts';
 import { parseDuration } from '../duration.ts';
-import { numberOption, progressWriter, splitAtDoubleDash } from './flaky-args.ts';
+import { progressWriter, splitAtDoubleDash } from './flaky-args.ts';
 
 export const polluter: Command = {
   name: 'polluter',
