@@ -111,6 +111,13 @@ if (lint.status !== 0) {
   process.exit(1);
 }
 
+// Layers point one way and nothing forms a cycle (scripts/check-imports.mjs).
+const imports = spawnSync(process.execPath, [join(root, 'scripts', 'check-imports.mjs')], {
+  cwd: root,
+  stdio: 'inherit',
+});
+if (imports.status !== 0) process.exit(1);
+
 // Child-process tests run the built bundle: build it from the current sources first.
 const build = spawnSync(process.execPath, [join(root, 'node_modules', 'tsup', 'dist', 'cli-default.js')], {
   cwd: root,

@@ -1,7 +1,10 @@
 export type { BackendChoice, BackendKind } from './backends/backend.ts';
+export { HelperClient } from './backends/helper-client.ts';
 export type { Mounter } from './backends/overlay.ts';
+export * from './base/errors.ts';
+export { removeLayerDir, removeLayerDirSync } from './base/layer-dir.ts';
+export { type LaunchStatus, parseStatus, sandboxError } from './base/mount-wire.ts';
 export { Branch, type BranchOptions, type BranchState } from './core/branch.ts';
-export * from './core/errors.ts';
 export {
   type KeptLayer,
   type LayerChange,
@@ -11,14 +14,11 @@ export {
   LayerStack,
   type LayerStackOptions,
 } from './core/layer.ts';
-export { removeLayerDir, removeLayerDirSync } from './core/layer-dir.ts';
 export { commitStateRoot } from './core/state.ts';
 export { type GcReport, Workspace, type WorkspaceOptions } from './core/workspace.ts';
-export { commonAncestor, gitWorkTreeTop } from './core/worktree.ts';
-
+export { commonAncestor, defaultBranchRoot, gitWorkTreeTop } from './core/worktree.ts';
 // Agent patterns (issue 5)
 export * from './patterns/index.ts';
-
 // Process layer (issue 4): BranchContext, branch.spawn/exec.
 export * from './process/index.ts';
 // Jest plugin (issue 7): the sandbox primitives its runner and environment use.
@@ -28,18 +28,14 @@ export {
   detectUsernsRestriction,
   type UsernsRestriction,
 } from './sandbox/apparmor.ts';
-export { HelperClient } from './sandbox/helper-client.ts';
 export {
   extraWritableDirs,
   LaunchSpec,
-  type LaunchStatus,
   launchEnv,
   locateLauncher,
-  parseStatus,
   probeSandbox,
   removeScratch,
   type SandboxProbe,
-  sandboxError,
 } from './sandbox/launcher.ts';
 export { isOpaqueDir } from './sandbox/opaque.ts';
 // Flaky-test tools: flake rates, noisy bisection, polluter search.

@@ -32,7 +32,7 @@ export interface NativeBinding {
   /**
    * One synchronous request/response with the launcher's privileged helper
    * (fd from BRANCHING_HELPER_FD). `request` is a TAB-separated line (see
-   * src/sandbox/helper-client.ts); the answer is the helper's JSON line. The
+   * src/backends/helper-client.ts); the answer is the helper's JSON line. The
    * reply travels on a private socketpair passed along with the request, so
    * processes sharing the fd never read each other's replies. Throws EPIPE
    * when the helper is gone.

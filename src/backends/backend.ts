@@ -1,4 +1,4 @@
-import type { Change } from '../core/changes.ts';
+import type { Change } from '../base/changes.ts';
 
 export type BackendKind = 'overlay' | 'clone' | 'branchfs';
 export type BackendChoice = BackendKind | 'auto';
@@ -48,4 +48,15 @@ export interface Backend<H extends BranchHandle = BranchHandle> {
   destroy(handle: H): Promise<void>;
   /** Reclaims the private dir of a branch whose owning process died. */
   reclaim(dir: string): Promise<void>;
+}
+
+/**
+ * Why a backend can or cannot serve a workspace here.
+ */
+export interface BackendProbe {
+  kind: BackendKind;
+  available: boolean;
+  /** Why it is unavailable, or how it was chosen: shown in notices. */
+  reason: string;
+  create?: () => Backend;
 }

@@ -1,8 +1,8 @@
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Change } from '../core/changes.ts';
-import { copyTree, type Fingerprint, fingerprint, removeTree } from '../core/fsutil.ts';
+import type { Change } from '../base/changes.ts';
+import { copyTree, type Fingerprint, fingerprint, removeTree } from '../base/fsutil.ts';
 import type { Backend, BranchHandle, CreateContext, ParentView } from './backend.ts';
 
 /**

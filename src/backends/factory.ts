@@ -1,22 +1,11 @@
-import { ArgumentError, MountError } from '../core/errors.ts';
-import { BACKEND_KINDS, type Backend, type BackendChoice, type BackendKind } from './backend.ts';
+import { ArgumentError, MountError } from '../base/errors.ts';
+import { BACKEND_KINDS, type Backend, type BackendChoice, type BackendKind, type BackendProbe } from './backend.ts';
 import { CloneBackend } from './clone.ts';
 import { probeOverlay, reclaimOverlayDir } from './overlay.ts';
 
-/**
- * Why a backend can or cannot serve a workspace here. Each fast backend
- * registers a probe; `clone` always works.
- */
-export interface BackendProbe {
-  kind: BackendKind;
-  available: boolean;
-  /** Why it is unavailable, or how it was chosen: shown in notices. */
-  reason: string;
-  create?: () => Backend;
-}
-
 type Prober = (workspace: string) => BackendProbe;
 
+/** One probe per backend file; `clone` always works. The factory is the single point of choice. */
 const probers = new Map<BackendKind, Prober>([
   [
     'clone',
@@ -30,11 +19,6 @@ const probers = new Map<BackendKind, Prober>([
   ['overlay', probeOverlay],
   ['branchfs', () => ({ kind: 'branchfs', available: false, reason: 'the workspace is not on a BranchFS mount' })],
 ]);
-
-/** Backends register their probes here (one file each), keeping the factory the single point of choice. */
-export function registerBackend(kind: BackendKind, prober: Prober): void {
-  probers.set(kind, prober);
-}
 
 export function probeBackend(kind: BackendKind, workspace: string): BackendProbe {
   return probers.get(kind)!(workspace);

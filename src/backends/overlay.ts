@@ -24,13 +24,12 @@ import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { native } from '../addon.ts';
-import type { Change } from '../core/changes.ts';
-import { hasErrno, MountError } from '../core/errors.ts';
-import { mountsUnder, removeLayerDir, removeLayerDirSync } from '../core/layer-dir.ts';
-import { HelperClient } from '../sandbox/helper-client.ts';
-import type { OverlayOp } from '../sandbox/launcher.ts';
-import type { Backend, BranchHandle, CreateContext, ParentView } from './backend.ts';
-import type { BackendProbe } from './factory.ts';
+import type { Change } from '../base/changes.ts';
+import { hasErrno, MountError } from '../base/errors.ts';
+import { mountsUnder, removeLayerDir, removeLayerDirSync } from '../base/layer-dir.ts';
+import type { OverlayOp } from '../base/mount-wire.ts';
+import type { Backend, BackendProbe, BranchHandle, CreateContext, ParentView } from './backend.ts';
+import { HelperClient } from './helper-client.ts';
 
 /** How this process gets overlays mounted, and what that implies for the on-disk format. */
 export interface Mounter {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isBranchingError } from '../core/errors.ts';
+import { isBranchingError } from '../base/errors.ts';
 import { packageRoot } from '../sandbox/launcher.ts';
 import { type Command, EXIT, UsageError } from './command.ts';
 import { bisect } from './commands/bisect.ts';

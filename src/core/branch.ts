@@ -1,7 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Backend, BranchHandle, ParentView } from '../backends/backend.ts';
-import { type BranchSubprocess, type ExecOptions, type ExecResult, execIn, spawnIn } from '../process/exec.ts';
 import {
   AbortError,
   ArgumentError,
@@ -10,8 +9,9 @@ import {
   CommitError,
   ConflictError,
   isBranchingError,
-} from './errors.ts';
-import { removeTree } from './fsutil.ts';
+} from '../base/errors.ts';
+import { removeTree } from '../base/fsutil.ts';
+import type { BranchSubprocess, ExecOptions, ExecResult } from '../process/exec.ts';
 import { commitChanges } from './journal.ts';
 import type { HeldLock, Lease } from './lock.ts';
 import { claimName, releaseName, type StateLayout, writeBranchInfo } from './state.ts';
@@ -231,15 +231,10 @@ export class Branch implements BranchOwner {
     return this.root().path;
   }
 
-  /** Starts `cmd args` in this branch, sandboxed where possible (see BranchContext); awaitable. */
-  spawn(cmd: string, args?: readonly string[], options?: ExecOptions): BranchSubprocess {
-    return spawnIn(this, cmd, args, options);
-  }
-
-  /** Runs `cmd args` in this branch and resolves with `{ stdout, stderr, exitCode, signal, ... }`. */
-  exec(cmd: string, args?: readonly string[], options?: ExecOptions): Promise<ExecResult> {
-    return execIn(this, cmd, args, options);
-  }
+  /** Starts `cmd args` in this branch, sandboxed where possible (see BranchContext); awaitable. Installed by the process layer. */
+  declare spawn: (cmd: string, args?: readonly string[], options?: ExecOptions) => BranchSubprocess;
+  /** Runs `cmd args` in this branch and resolves with `{ stdout, stderr, exitCode, signal, ... }`. Installed by the process layer. */
+  declare exec: (cmd: string, args?: readonly string[], options?: ExecOptions) => Promise<ExecResult>;
 
   /** Has a sibling committed into the parent since this branch was created? */
   async isStale(): Promise<boolean> {

@@ -11,8 +11,8 @@ import {
 } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { type Change, depthOf, orderChanges } from './changes.ts';
-import { CommitError, hasErrno } from './errors.ts';
+import { type Change, depthOf, orderChanges } from '../base/changes.ts';
+import { CommitError, hasErrno } from '../base/errors.ts';
 import {
   cloneOrCopyFile,
   copyTree,
@@ -23,7 +23,7 @@ import {
   removeTreeSync,
   writeFileDurableSync,
   writeFileSynced,
-} from './fsutil.ts';
+} from '../base/fsutil.ts';
 import { tracer } from './trace.ts';
 
 /**

@@ -5,7 +5,7 @@
  */
 import { lstatSync, readdirSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import type { Change } from './changes.ts';
+import type { Change } from '../base/changes.ts';
 
 export type LayerChangeKind = 'added' | 'modified' | 'deleted' | 'opaque';
 

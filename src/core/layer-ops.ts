@@ -8,11 +8,11 @@ import { lstatSync, mkdirSync, readdirSync, realpathSync, statSync } from 'node:
 import * as fs from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { native } from '../addon.ts';
-import type { Change } from './changes.ts';
-import { ArgumentError, hasErrno } from './errors.ts';
-import { copyTree } from './fsutil.ts';
+import type { Change } from '../base/changes.ts';
+import { ArgumentError, hasErrno } from '../base/errors.ts';
+import { copyTree } from '../base/fsutil.ts';
+import { mountIdOf } from '../base/layer-dir.ts';
 import { commitChanges, recoverTransactions } from './journal.ts';
-import { mountIdOf } from './layer-dir.ts';
 import { acquireLock } from './lock.ts';
 import { ensureLayout, layoutOf, readVersion, resolveStateDir } from './state.ts';
 

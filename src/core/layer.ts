@@ -28,10 +28,10 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { chooseMounter, type Mounter, readUpperChanges } from '../backends/overlay.ts';
-import type { Change } from './changes.ts';
-import { ArgumentError, LayerError, MountError } from './errors.ts';
+import type { Change } from '../base/changes.ts';
+import { ArgumentError, LayerError, MountError } from '../base/errors.ts';
+import { assertTopMountIs, removeLayerDirSync } from '../base/layer-dir.ts';
 import { belowView, describeChanges, existsIn, type LayerChange } from './layer-changes.ts';
-import { assertTopMountIs, removeLayerDirSync } from './layer-dir.ts';
 import {
   canonicalDir,
   checkKeepDest,

@@ -12,7 +12,7 @@ import {
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { native } from '../addon.ts';
-import { hasErrno } from './errors.ts';
+import { hasErrno } from '../base/errors.ts';
 
 /**
  * Cross-process exclusive locks. With the native addon they are flock(2)

@@ -3,8 +3,8 @@ import { mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, w
 import * as fs from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { ArgumentError, hasErrno } from './errors.ts';
-import { writeFileDurable } from './fsutil.ts';
+import { ArgumentError, hasErrno } from '../base/errors.ts';
+import { writeFileDurable } from '../base/fsutil.ts';
 import { Lease } from './lock.ts';
 import { gitWorkTreeTop, isInside, outermostWorkTree } from './worktree.ts';
 

@@ -33,6 +33,17 @@ export function outermostWorkTree(dir: string): string | null {
   return top;
 }
 
+/**
+ * The directory to branch for tests rooted at `testRoot`: the outermost git work tree around it
+ * (a package of a monorepo still needs `.git` and its sibling packages, or git in a test stops at
+ * the overlay's filesystem boundary; a submodule needs its superproject's `.git/modules`), else
+ * `testRoot` itself. Canonical.
+ */
+export function defaultBranchRoot(testRoot: string): string {
+  const real = realpathSync(testRoot);
+  return outermostWorkTree(real) ?? real;
+}
+
 /** Whether `path` is `dir` or lies below it (both canonical). */
 export function isInside(path: string, dir: string): boolean {
   const rel = relative(dir, path);

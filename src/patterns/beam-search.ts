@@ -1,5 +1,5 @@
+import { ArgumentError } from '../base/errors.ts';
 import type { Branch } from '../core/branch.ts';
-import { ArgumentError } from '../core/errors.ts';
 import { type CandidateJob, outcome, type RunContext, runCandidate, type Settled } from './engine.ts';
 import { Pattern } from './pattern.ts';
 import { type Evaluator, strategyScorer } from './scoring.ts';

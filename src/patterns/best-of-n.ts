@@ -1,5 +1,5 @@
+import { ArgumentError } from '../base/errors.ts';
 import type { Branch } from '../core/branch.ts';
-import { ArgumentError } from '../core/errors.ts';
 import { type CandidateJob, commitOne, outcome, pickBest, runCandidate, type Scorer } from './engine.ts';
 import { Pattern } from './pattern.ts';
 import type { Evaluator } from './scoring.ts';

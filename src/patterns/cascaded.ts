@@ -1,4 +1,4 @@
-import { ArgumentError } from '../core/errors.ts';
+import { ArgumentError } from '../base/errors.ts';
 import { CancelScope, type CandidateJob, outcome } from './engine.ts';
 import { firstWinsGroup } from './first-wins.ts';
 import { Pattern } from './pattern.ts';

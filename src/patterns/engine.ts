@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
+import { ArgumentError, TimeoutError } from '../base/errors.ts';
 import type { Branch } from '../core/branch.ts';
-import { ArgumentError, TimeoutError } from '../core/errors.ts';
 import type {
   BranchTarget,
   Candidate,

@@ -1,5 +1,5 @@
+import { ArgumentError } from '../base/errors.ts';
 import { Branch } from '../core/branch.ts';
-import { ArgumentError } from '../core/errors.ts';
 import { Workspace } from '../core/workspace.ts';
 import { CancelScope, RunContext } from './engine.ts';
 import { resolveRunner } from './runner.ts';

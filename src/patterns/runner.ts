@@ -1,7 +1,7 @@
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { ArgumentError } from '../base/errors.ts';
 import type { Branch } from '../core/branch.ts';
-import { ArgumentError } from '../core/errors.ts';
 import { BranchContext } from '../process/context.ts';
 import type { Candidate, CandidateContext, CandidateFn, CandidateRunner, ModuleCandidate } from './types.ts';
 

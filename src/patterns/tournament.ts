@@ -1,4 +1,4 @@
-import { ArgumentError } from '../core/errors.ts';
+import { ArgumentError } from '../base/errors.ts';
 import { type CandidateJob, commitOne, outcome, runCandidate, type Settled } from './engine.ts';
 import { Pattern } from './pattern.ts';
 import type {

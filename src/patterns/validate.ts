@@ -1,4 +1,4 @@
-import { ArgumentError } from '../core/errors.ts';
+import { ArgumentError } from '../base/errors.ts';
 import type { Candidate, CandidateContext, CommonPatternOptions } from './types.ts';
 
 /** Argument checks shared by the patterns: each error names the argument it rejects. */

@@ -15,7 +15,7 @@ import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { ArgumentError, ProcessBranchError, TimeoutError } from '../core/errors.ts';
+import { ArgumentError, ProcessBranchError, TimeoutError } from '../base/errors.ts';
 import { showNoticeOnce } from '../core/notice.ts';
 import { type LimitsReport, prepareLimits, removeCgroup, wrapInCgroup } from './limits.ts';
 import { type BranchContextOptions, type NormalizedOptions, normalizeOptions, normalizeTarget } from './options.ts';

@@ -5,8 +5,8 @@
  * result, not an error, unless `throwOnError` is set.
  */
 import type { Readable } from 'node:stream';
-import type { Branch } from '../core/branch.ts';
-import { ArgumentError } from '../core/errors.ts';
+import { ArgumentError } from '../base/errors.ts';
+import { Branch } from '../core/branch.ts';
 import { BranchContext, failure, type ProcessOutcome } from './context.ts';
 import type { BranchContextOptions } from './options.ts';
 
@@ -153,3 +153,13 @@ export function execIn(
 ): Promise<ExecResult> {
   return Promise.resolve(spawnIn(workspace, cmd, args, opts));
 }
+
+// `branch.spawn` and `branch.exec` belong to the process layer, which sits above core: it installs
+// them on Branch here (core only declares them), so core never loads process. Loading the package
+// (index) installs them.
+Branch.prototype.spawn = function spawn(this: Branch, cmd, args, options) {
+  return spawnIn(this, cmd, args, options);
+};
+Branch.prototype.exec = function exec(this: Branch, cmd, args, options) {
+  return execIn(this, cmd, args, options);
+};

@@ -3,8 +3,8 @@ import { realpathSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { Stream } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { ArgumentError } from '../base/errors.ts';
 import type { Branch } from '../core/branch.ts';
-import { ArgumentError } from '../core/errors.ts';
 
 /** A command and its arguments, e.g. `['npm', 'test']`. */
 export type CommandTarget = readonly [string, ...string[]] | readonly string[];

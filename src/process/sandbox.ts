@@ -8,15 +8,9 @@ import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process'
 import { accessSync, constants } from 'node:fs';
 import { delimiter, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
-import { ArgumentError, isBranchingError, NamespaceError } from '../core/errors.ts';
-import {
-  LaunchSpec,
-  type LaunchStatus,
-  launchEnv,
-  parseStatus,
-  probeSandbox,
-  sandboxError,
-} from '../sandbox/launcher.ts';
+import { ArgumentError, isBranchingError, NamespaceError } from '../base/errors.ts';
+import { type LaunchStatus, parseStatus, sandboxError } from '../base/mount-wire.ts';
+import { LaunchSpec, launchEnv, probeSandbox } from '../sandbox/launcher.ts';
 import type { NormalizedOptions } from './options.ts';
 
 export interface Plan {

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { lstat, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { ArgumentError, BranchingError } from '../core/errors.ts';
+import { ArgumentError, BranchingError } from '../base/errors.ts';
 import { childEnv } from './flaky-exec.ts';
 
 const run = promisify(execFile);

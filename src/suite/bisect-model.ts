@@ -1,4 +1,4 @@
-import { ArgumentError } from '../core/errors.ts';
+import { ArgumentError } from '../base/errors.ts';
 import { entropy2 } from './stats.ts';
 
 /**

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
+import { copyTree, pathExists, removeTree } from '../base/fsutil.ts';
 import type { Branch } from '../core/branch.ts';
-import { copyTree, pathExists, removeTree } from '../core/fsutil.ts';
 import type { SuiteExecutor, SuiteExit } from './executor.ts';
 import { childEnv } from './flaky-exec.ts';
 

@@ -1,7 +1,7 @@
 import { realpath } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { ArgumentError } from '../base/errors.ts';
 import type { Branch } from '../core/branch.ts';
-import { ArgumentError } from '../core/errors.ts';
 import { Workspace } from '../core/workspace.ts';
 import { checkoutInBranch, historyBetween, repositoryRoot, resolveCommit } from './bisect-git.ts';
 import { NoisyBisector } from './bisect-model.ts';

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Change } from '../base/changes.ts';
 import type { Branch } from '../core/branch.ts';
-import type { Change } from '../core/changes.ts';
 import type { Workspace } from '../core/workspace.ts';
 
 export interface DiffStat {

@@ -1,4 +1,4 @@
-import { BranchingError, type BranchingErrorName } from '../core/errors.ts';
+import { BranchingError, type BranchingErrorName } from '../base/errors.ts';
 
 /**
  * The test suite could not be judged: the runner crashed, wrote no report,

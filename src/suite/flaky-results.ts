@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { basename, isAbsolute, relative } from 'node:path';
-import { ArgumentError } from '../core/errors.ts';
+import { ArgumentError } from '../base/errors.ts';
 import { statusOf, type TestStatus } from './test-runner.ts';
 
 /**

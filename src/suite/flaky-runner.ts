@@ -1,8 +1,8 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { ArgumentError } from '../base/errors.ts';
 import type { Branch } from '../core/branch.ts';
-import { ArgumentError } from '../core/errors.ts';
 import type { Workspace } from '../core/workspace.ts';
 import type { SuiteExecutor, SuiteExit } from './executor.ts';
 import { childEnv, inSubdir } from './flaky-exec.ts';

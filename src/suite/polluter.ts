@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { ArgumentError } from '../core/errors.ts';
+import { ArgumentError } from '../base/errors.ts';
 import { Workspace } from '../core/workspace.ts';
 import type { SuiteExecutor } from './executor.ts';
 import { defaultExecutor } from './flaky-exec.ts';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
+import { ArgumentError, isBranchingError } from '../base/errors.ts';
 import type { Branch } from '../core/branch.ts';
-import { ArgumentError, isBranchingError } from '../core/errors.ts';
 import { Workspace } from '../core/workspace.ts';
 import { diffStat } from './diffstat.ts';
 import { SandboxExecutor, type SuiteExecutor } from './executor.ts';

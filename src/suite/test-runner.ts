@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
-import { ArgumentError, TimeoutError } from '../core/errors.ts';
+import { ArgumentError, TimeoutError } from '../base/errors.ts';
 import { SuiteError } from './errors.ts';
 import type { SuiteExecutor, SuiteExit } from './executor.ts';
 

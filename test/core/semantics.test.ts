@@ -374,8 +374,8 @@ describe('errors', () => {
   });
 
   it('are recognised by a second copy of the classes, as in a Jest vm realm', async () => {
-    const second = '../../src/core/errors.ts?realm=2';
-    const copy = (await import(/* @vite-ignore */ second)) as typeof import('../../src/core/errors.ts');
+    const second = '../../src/base/errors.ts?realm=2';
+    const copy = (await import(/* @vite-ignore */ second)) as typeof import('../../src/base/errors.ts');
     expect(copy.ConflictError).not.toBe(ConflictError);
     const err = new ConflictError('x');
     expect(err).toBeInstanceOf(copy.ConflictError);

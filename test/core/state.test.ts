@@ -1,7 +1,7 @@
 import { mkdirSync, readdirSync, realpathSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isBranchingError } from '../../src/core/errors.ts';
+import { isBranchingError } from '../../src/base/errors.ts';
 import { defaultStateRoots, resolveStateDir } from '../../src/core/state.ts';
 import { Workspace } from '../../src/core/workspace.ts';
 import { tempDir } from '../helpers/tree.ts';

@@ -16,15 +16,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ArgumentError, isBranchingError, MountError, NamespaceError } from '../../src/core/errors.ts';
-import { bindRequest, checkHelperReply, overlayRequest, unmountRequest } from '../../src/sandbox/helper-client.ts';
+import { bindRequest, checkHelperReply, overlayRequest, unmountRequest } from '../../src/backends/helper-client.ts';
+import { ArgumentError, isBranchingError, MountError, NamespaceError } from '../../src/base/errors.ts';
+import type { SandboxError } from '../../src/base/mount-wire.ts';
 import {
   LaunchSpec,
   locateLauncher,
   packageRoot,
   probeSandbox,
   removeScratch,
-  type SandboxError,
   type SpawnSandboxedOptions,
   spawnSandboxed,
 } from '../../src/sandbox/launcher.ts';

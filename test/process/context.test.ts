@@ -9,8 +9,9 @@ import {
   NamespaceError,
   ProcessBranchError,
   TimeoutError,
-} from '../../src/core/errors.ts';
-import { BranchContext, type ProcessFailure } from '../../src/process/context.ts';
+} from '../../src/base/errors.ts';
+// The process layer's index installs branch.exec and branch.spawn, as the package index does.
+import { BranchContext, type ProcessFailure } from '../../src/process/index.ts';
 import { probeLimits } from '../../src/process/limits.ts';
 import { skipUnless } from '../helpers/backends.ts';
 import { assertBuilt, repoRoot } from '../helpers/build.ts';

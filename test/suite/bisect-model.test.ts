@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isBranchingError } from '../../src/core/errors.ts';
+import { isBranchingError } from '../../src/base/errors.ts';
 import { NoisyBisector } from '../../src/suite/bisect-model.ts';
 import { seededRandom } from '../../src/suite/stats.ts';
 

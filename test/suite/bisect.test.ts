@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isBranchingError } from '../../src/core/errors.ts';
+import { isBranchingError } from '../../src/base/errors.ts';
 import { bisectFlaky } from '../../src/suite/bisect.ts';
 import { snapshot, tempDir } from '../helpers/tree.ts';
 import { git, makeFlakyHistory, writeFile } from './flaky-fixtures.ts';

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isBranchingError } from '../../src/core/errors.ts';
+import { isBranchingError } from '../../src/base/errors.ts';
 import { isolatedSettled, measureFlakiness } from '../../src/suite/flaky.ts';
 import { wilsonInterval } from '../../src/suite/stats.ts';
 import { repoRoot } from '../helpers/build.ts';

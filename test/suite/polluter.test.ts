@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isBranchingError } from '../../src/core/errors.ts';
+import { isBranchingError } from '../../src/base/errors.ts';
 import { ddmin, expandCommand, findPolluter } from '../../src/suite/polluter.ts';
 import { snapshot, tempDir } from '../helpers/tree.ts';
 import { STABLE_TEST, writeProject } from './flaky-fixtures.ts';

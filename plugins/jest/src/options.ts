@@ -2,7 +2,7 @@
 // which, as in Jest, replaces the config's `branching` object rather than merging into it).
 import { realpathSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ArgumentError, gitWorkTreeTop } from 'branching';
+import { ArgumentError, defaultBranchRoot } from 'branching';
 
 export type KeepMode = 'never' | 'on-failure';
 
@@ -37,10 +37,7 @@ function checkBoolean(raw: Record<string, unknown>, key: BooleanKey): boolean {
 
 function checkRoot(value: unknown, rootDir: string): string {
   if (value === undefined) {
-    // A package of a monorepo still needs its repository: `.git` and the sibling packages belong in
-    // the branch, or git in a test stops at the overlay's filesystem boundary.
-    const real = realpathSync(rootDir);
-    return gitWorkTreeTop(real) ?? real;
+    return defaultBranchRoot(rootDir);
   }
   if (typeof value !== 'string' || value === '') fail('root', `must be a non-empty path; got ${JSON.stringify(value)}`);
   const absolute = resolve(rootDir, value);

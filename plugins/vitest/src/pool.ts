@@ -14,7 +14,6 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 // as the plugin's version check, which names it.
 import type { PoolOptions, PoolWorker } from 'vitest/node';
 import * as vitestNode from 'vitest/node';
-import { outermostWorkTree } from '../../../src/core/worktree.ts';
 import { core } from './core.ts';
 import {
   type BranchingOptions,
@@ -55,8 +54,7 @@ export function branchingPool(defaults: BranchingOptions = {}): BranchingPool {
 /** The branched directory: the option, else the top of the git work tree around Vitest's root (so that git works in a package of a monorepo), else that root. */
 export function branchRoot(options: ResolvedOptions, vitestRoot: string): string {
   if (options.root) return realpathSync(options.root);
-  const real = realpathSync(vitestRoot);
-  return outermostWorkTree(real) ?? real;
+  return core.defaultBranchRoot(vitestRoot);
 }
 
 /** One directory per Vitest process in the state dir, so that concurrent runs never share scratch. */

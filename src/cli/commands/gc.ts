@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { reclaimOverlayDir } from '../../backends/overlay.ts';
-import { removeTree } from '../../core/fsutil.ts';
+import { removeTree } from '../../base/fsutil.ts';
 import { Lease } from '../../core/lock.ts';
 import { allStateDirs, readBranchInfo } from '../../core/state.ts';
 import { killProcessesUsing } from '../../core/users.ts';

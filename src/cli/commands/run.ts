@@ -1,7 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ArgumentError, isBranchingError } from '../../core/errors.ts';
+import { ArgumentError, isBranchingError } from '../../base/errors.ts';
 import { resolveStateDir } from '../../core/state.ts';
 import { LaunchSpec, spawnSandboxed } from '../../sandbox/launcher.ts';
 import { type Command, EXIT, UsageError } from '../command.ts';

@@ -1,7 +1,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ArgumentError, isBranchingError } from '../../core/errors.ts';
+import { ArgumentError, isBranchingError } from '../../base/errors.ts';
 import type { Candidate } from '../../suite/patch.ts';
 import { toErrorReport, toReport } from '../../suite/report.ts';
 import {

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { resolveOptions } from '../../../plugins/vitest/src/options.ts';
-import { isBranchingError } from '../../../src/core/errors.ts';
+import { isBranchingError } from '../../../src/base/errors.ts';
 import { probeSandbox } from '../../../src/sandbox/launcher.ts';
 import { skipUnless } from '../../helpers/backends.ts';
 import { snapshot } from '../../helpers/tree.ts';

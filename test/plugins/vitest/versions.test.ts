@@ -3,7 +3,7 @@
 // (scripts/vitest-matrix.mjs) runs this file on Vitest 4.0, 4.1, 5 and 3.2.
 import { afterEach, describe, expect, test } from 'vitest';
 import { checkVitestVersion, SUPPORTED_VITEST } from '../../../plugins/vitest/src/plugin.ts';
-import { isBranchingError } from '../../../src/core/errors.ts';
+import { isBranchingError } from '../../../src/base/errors.ts';
 import { type FixtureProject, fixtureProject, fixtureVitestVersion, runVitest } from '../../helpers/vitest-project.ts';
 
 let p: FixtureProject | undefined;

@@ -12,7 +12,7 @@
  */
 
 import { native } from '../addon.ts';
-import { MountError } from '../core/errors.ts';
+import { MountError } from '../base/errors.ts';
 import {
   checkSpecPath,
   type LaunchFailure,
@@ -20,7 +20,7 @@ import {
   overlayFields,
   type SandboxError,
   sandboxError,
-} from './launcher.ts';
+} from '../base/mount-wire.ts';
 
 export function overlayRequest(o: OverlayOp): string {
   if (!Array.isArray(o.lowers) || o.lowers.length === 0) {
