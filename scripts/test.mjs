@@ -69,7 +69,9 @@ function runVitest(label, args, { asUser, launched = false, extraEnv } = {}) {
     command = 'setpriv';
   }
   console.log(`\n=== ${label} ===`);
+  const started = Date.now();
   const result = spawnSync(command, argv, { cwd: root, env, stdio: 'inherit' });
+  const seconds = Math.round((Date.now() - started) / 1000);
   let counts = { passed: 0, failed: 0, skipped: 0 };
   if (existsSync(report)) {
     const json = JSON.parse(readFileSync(report, 'utf8'));
@@ -78,6 +80,13 @@ function runVitest(label, args, { asUser, launched = false, extraEnv } = {}) {
       failed: json.numFailedTests,
       skipped: json.numPendingTests + json.numTodoTests,
     };
+    // Where the time goes, so that keeping CI under its budget is a decision, not a guess.
+    const slowest = json.testResults
+      .map((f) => ({ file: f.name.slice(root.length + 1), s: Math.round((f.endTime - f.startTime) / 1000) }))
+      .sort((a, b) => b.s - a.s)
+      .slice(0, 6)
+      .map((f) => `${f.file} ${f.s}s`);
+    console.log(`=== ${label}: ${seconds}s wall; slowest files: ${slowest.join(', ')}`);
   } else {
     counts.failed = 1;
   }
