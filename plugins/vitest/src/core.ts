@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type * as Core from 'branching';
+import type * as Core from '../../../src/index.ts';
 
 const require = createRequire(import.meta.url);
 
