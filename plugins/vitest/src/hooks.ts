@@ -7,6 +7,7 @@
 // beforeAll/afterAll (at any depth) inside the file's.
 import type { afterAll, afterEach, beforeEach } from 'vitest';
 import { openCloneSession } from './clone.ts';
+import { serveSandboxModules } from './module-fetch.ts';
 import { docblockOptions, type ResolvedOptions, resolveOptions } from './options.ts';
 import { SandboxSession } from './sandbox.ts';
 import { type HookContext, type Session, sandboxInfo, type WorkerState, workerState } from './state.ts';
@@ -14,6 +15,7 @@ import { type HookContext, type Session, sandboxInfo, type WorkerState, workerSt
 async function open(state: WorkerState): Promise<Session> {
   const info = sandboxInfo();
   if (info) {
+    serveSandboxModules(workerContext() as Parameters<typeof serveSandboxModules>[0], info.dir);
     state.sandbox ??= new SandboxSession(info);
     const session = state.sandbox as SandboxSession;
     session.beginFile(workerContext()?.filepath ?? 'file', fileOptions(info.options));

@@ -9,6 +9,7 @@ import type { Plugin } from 'vitest/config';
 import { core } from './core.ts';
 import { type BranchingOptions, fallbackRefused, type ResolvedOptions, resolveOptions } from './options.ts';
 import { branchingPool, POOL_NAME } from './pool.ts';
+import { sandboxFilesHooks } from './sandbox-files.ts';
 
 export type { BranchingOptions } from './options.ts';
 export type { BranchingPool } from './pool.ts';
@@ -103,6 +104,9 @@ export default function branching(options: BranchingOptions = {}): Plugin {
         test: { ...(foreign ? {} : { pool: branchingPool(resolved) }), env, server, ...snapshots },
       };
     },
+    // Modules a test wrote inside its sandbox, which this process cannot see otherwise.
+    resolveId: { order: 'pre', handler: sandboxFilesHooks.resolveId },
+    load: { order: 'pre', handler: sandboxFilesHooks.load },
     // After the CLI's options (--pool) are in: the pool that really runs the files.
     configureVitest({ project }) {
       checkFinalPool(project.config as { pool?: unknown; env?: Record<string, string> }, resolved);

@@ -22,6 +22,7 @@ import {
   type ResolvedOptions,
   resolveOptions,
 } from './options.ts';
+import { registerWorkerView, unregisterWorkerView } from './sandbox-files.ts';
 import type { SandboxInfo } from './state.ts';
 
 export const POOL_NAME = 'branching';
@@ -229,7 +230,7 @@ export class SandboxPoolWorker implements PoolWorker {
       keptDir,
       options: this.options,
     };
-    return fork(this.entrypoint, [], {
+    const child = fork(this.entrypoint, [], {
       env: {
         ...this.env,
         TMPDIR: info.tmp,
@@ -241,6 +242,8 @@ export class SandboxPoolWorker implements PoolWorker {
       stdio: 'pipe',
       serialization: 'advanced',
     });
+    if (child.pid !== undefined) registerWorkerView(dir, child.pid);
+    return child;
   }
 
   private launchSpec(dir: string, keptDir: string, view: RealView) {
@@ -308,6 +311,7 @@ export class SandboxPoolWorker implements PoolWorker {
     // The mount namespace died with the worker: its scratch is plain files now.
     const dir = this.dir;
     this.dir = null;
+    if (dir) unregisterWorkerView(dir);
     if (dir) await core.removeLayerDir(dir);
   }
 }
