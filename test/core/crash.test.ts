@@ -8,8 +8,11 @@ import { assertBuilt, repoRoot } from '../helpers/build.ts';
 import { type Snapshot, snapshot, tempDir, writeTree } from '../helpers/tree.ts';
 
 const CHILD = join(repoRoot, 'test/fixtures/scripts/commit-child.mjs');
-/** Per backend; CI reruns this file as nobody inside `branching run` with the default below. */
-const KILL_POINTS = Number(process.env.BRANCHING_CRASH_POINTS ?? (process.getuid?.() === 0 ? 200 : 80));
+/**
+ * Per backend; CI reruns this file as nobody inside `branching run` with the default below. The
+ * points are drawn over the commit's ~80 steps; BRANCHING_CRASH_POINTS=500 is the long run.
+ */
+const KILL_POINTS = Number(process.env.BRANCHING_CRASH_POINTS ?? (process.getuid?.() === 0 ? 120 : 40));
 const BACKENDS = backendCases(['clone', 'overlay']);
 
 function template(): Parameters<typeof writeTree>[1] {
