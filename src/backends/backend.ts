@@ -25,6 +25,11 @@ export interface CreateContext {
   readonly dir: string;
   /** Workspace root (the main tree). */
   readonly workspace: string;
+  /**
+   * Directory names (at any depth) that a copying backend shares with the workspace instead of
+   * copying: a symlink to the workspace's own directory. A copy-on-write backend may ignore it.
+   */
+  readonly shared: readonly string[];
 }
 
 /**

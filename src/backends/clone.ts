@@ -33,8 +33,11 @@ export class CloneBackend implements Backend<CloneHandle> {
   async create(parent: ParentView<CloneHandle>, context: CreateContext): Promise<CloneHandle> {
     const path = join(context.dir, 'tree');
     const manifest = new Map<string, Fingerprint>();
+    const shared = new Set(context.shared);
     await copyTree(parent.path, path, {
       onEntry: (rel, fp) => manifest.set(rel, fp),
+      // node_modules and the like: hundreds of MB nobody's test writes, shared rather than copied.
+      linkInstead: (rel, name) => (shared.has(name) ? join(context.workspace, rel) : null),
     });
     const nowNs = BigInt(Date.now()) * 1_000_000n;
     return { path, manifest, trustedBeforeNs: nowNs - COARSE_TICK_NS };

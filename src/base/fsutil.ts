@@ -11,7 +11,7 @@ import {
   writeSync,
 } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { native } from '../addon.ts';
 import { hasErrno } from './errors.ts';
 
@@ -72,6 +72,8 @@ export interface CopyTreeOptions {
   preserveOwner?: boolean;
   /** File copier: defaults to a reflink-or-copy. */
   copyFile?: (src: string, dest: string) => Promise<void>;
+  /** A symlink target to put in place of the directory at `rel` instead of copying it, or null to copy. */
+  linkInstead?: (rel: string, name: string) => string | null;
 }
 
 /**
@@ -111,7 +113,13 @@ export async function copyTree(src: string, dest: string, options: CopyTreeOptio
   };
 
   const copyEntry = async (from: string, to: string, rel: string, st: import('node:fs').BigIntStats): Promise<void> => {
-    if (st.isDirectory()) {
+    const link = st.isDirectory() && rel !== '' ? options.linkInstead?.(rel, basename(rel)) : null;
+    if (link) {
+      await limiter.run(async () => {
+        await fs.symlink(link, to);
+        options.onEntry?.(rel, fingerprint(await fs.lstat(to, { bigint: true })));
+      });
+    } else if (st.isDirectory()) {
       await limiter.run(() => fs.mkdir(to, { mode: 0o700 }));
       const names = await limiter.run(() => fs.readdir(from));
       await Promise.all(

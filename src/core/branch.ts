@@ -87,6 +87,8 @@ export interface BranchOwner {
   readonly path: string;
   readonly state: BranchState;
   readonly backend: Backend;
+  /** Directory names the clone backend shares with the workspace (WorkspaceOptions.shared). */
+  readonly shared: readonly string[];
   readonly layoutForBranches: StateLayout;
   readonly leaseForBranches: Lease;
   parentView(): ParentView<BranchHandle>;
@@ -179,7 +181,7 @@ export class Branch implements BranchOwner {
       lock = await root.lock('shared');
       trace('lock');
       const baseVersion = await owner.currentVersion();
-      handle = await backend.create(owner.parentView(), { dir, workspace: root.path });
+      handle = await backend.create(owner.parentView(), { dir, workspace: root.path, shared: root.shared });
       trace('backend create');
       await lock.release();
       lock = null;
@@ -220,6 +222,10 @@ export class Branch implements BranchOwner {
   /** The directory holding this branch's files: a real directory, usable as any tool's cwd. */
   get path(): string {
     return this.handle.path;
+  }
+
+  get shared(): readonly string[] {
+    return this.root().shared;
   }
 
   get backend(): Backend {

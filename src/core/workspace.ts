@@ -30,6 +30,13 @@ export interface WorkspaceOptions {
   fallback?: boolean;
   /** Receives notices (fallbacks, leftovers of crashed processes). Default: once per message on stderr, unless BRANCHING_QUIET=1. */
   onNotice?: (message: string) => void;
+  /**
+   * Directory names, at any depth, that the clone backend shares with the workspace instead of
+   * copying into every branch (a symlink to the workspace's own directory), e.g. `['node_modules']`:
+   * branches are then cheap on projects with large dependency trees, and writes into such a
+   * directory reach the real one. The overlay backend branches them like everything else. Default [].
+   */
+  shared?: readonly string[];
 }
 
 export interface GcReport {
@@ -45,7 +52,19 @@ export interface GcReport {
   stuckCommits: CommitError[];
 }
 
-const WORKSPACE_OPTIONS = new Set(['backend', 'fallback', 'onNotice', 'stateDir']);
+const WORKSPACE_OPTIONS = new Set(['backend', 'fallback', 'onNotice', 'shared', 'stateDir']);
+
+function checkSharedNames(shared: unknown): void {
+  if (shared === undefined) return;
+  const names = Array.isArray(shared) ? shared : null;
+  const bad = names?.find((n) => typeof n !== 'string' || n === '' || n === '.' || n === '..' || /[/\\\0]/.test(n));
+  if (!names || bad !== undefined) {
+    throw new ArgumentError(
+      `shared must be an array of directory names (no path separators); got ${JSON.stringify(bad ?? shared)}`,
+      { argument: 'shared' },
+    );
+  }
+}
 
 /** Types of the options the constructor does not check elsewhere; an unknown key is a typo, and refused. */
 function checkWorkspaceOptions(options: WorkspaceOptions): void {
@@ -61,6 +80,7 @@ function checkWorkspaceOptions(options: WorkspaceOptions): void {
       argument: 'fallback',
     });
   }
+  checkSharedNames(options.shared);
   if (options.onNotice !== undefined && typeof options.onNotice !== 'function') {
     throw new ArgumentError('onNotice must be a function', { argument: 'onNotice' });
   }
@@ -112,6 +132,8 @@ export class Workspace implements BranchOwner {
   readonly notices: string[] = [];
   readonly stateDir: string;
   readonly backend: Backend;
+  /** Directory names the clone backend shares instead of copying (WorkspaceOptions.shared). */
+  readonly shared: readonly string[];
   private readonly layout: StateLayout;
   private readonly onNotice: (message: string) => void;
   private readonly children = new ChildSet();
@@ -134,6 +156,7 @@ export class Workspace implements BranchOwner {
     const selection = selectBackend(this.path, choice, { allowFallback });
     this.backend = selection.backend;
     this.stateDir = resolveStateDir(this.path, options.stateDir);
+    this.shared = Object.freeze([...(options.shared ?? [])]);
     this.layout = layoutOf(this.stateDir);
     if (selection.fallbackNotice) this.notice(selection.fallbackNotice);
     this.recoverNow();

@@ -64,7 +64,12 @@ export class CloneBranches {
 
   /** Where the project is visible to the file (its cwd base). */
   async enterFile(name: string): Promise<string> {
-    this.workspace = new Workspace(this.options.root, { backend: 'clone', onNotice: (m) => notice(m) });
+    // node_modules is shared, not copied per file and test: hundreds of MB that tests only read.
+    this.workspace = new Workspace(this.options.root, {
+      backend: 'clone',
+      shared: ['node_modules'],
+      onNotice: (m) => notice(m),
+    });
     this.tmpdir = stableTmpdir(this.workspace.stateDir);
     emptyDir(this.tmpdir);
     this.file = await this.workspace.branch(name, { onSuccess: null, onError: null });

@@ -43,7 +43,8 @@ function fallbackNotice(root: string, reason: string): string {
     'copy of the project (and each test in a copy nested in it) with its cwd and TMPDIR pointed ' +
     'there, so writes to relative paths and to os.tmpdir() are isolated and rolled back. NOT isolated: ' +
     'writes to absolute paths inside the project, including paths built from __dirname (the test ' +
-    'file is loaded from the real tree). For full isolation use `preset: "jest-environment-branching"` ' +
+    'file is loaded from the real tree), and writes into node_modules, which the copies share with ' +
+    'the project. For full isolation use `preset: "jest-environment-branching"` ' +
     '(its runner starts Jest workers in a Linux sandbox).'
   );
 }

@@ -25,7 +25,8 @@ export async function openCloneSession(options: ResolvedOptions): Promise<Sessio
     );
   }
   const root = realpathSync(options.root ?? process.env.BRANCHING_VITEST_ROOT ?? process.cwd());
-  const ws = new core.Workspace(root, { backend: 'clone', onNotice: () => {} });
+  // node_modules is shared, not copied per file: hundreds of MB that tests only read.
+  const ws = new core.Workspace(root, { backend: 'clone', shared: ['node_modules'], onNotice: () => {} });
   const name = `vitest-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const branch = await ws.branch(name, { onSuccess: null, onError: null });
   const canChdir = isMainThread;
@@ -76,7 +77,8 @@ function cloneNotice(o: { root: string; why: string; canChdir: boolean; options:
     o.canChdir
       ? '  Isolated: writes to relative paths (the cwd is the copy) and to os.tmpdir().'
       : '  Isolated: writes to os.tmpdir() only; worker threads cannot chdir, so relative writes reach the real tree (use the forks pool).',
-    '  NOT isolated: writes to absolute paths, or paths built from __dirname / import.meta.url: they reach the real tree.',
+    '  NOT isolated: writes to absolute paths, or paths built from __dirname / import.meta.url: they reach the real tree;',
+    '  nor writes into node_modules, which the copies share with the real tree.',
   ];
   if (o.options.perTest) lines.push('  No per-test rollback: tests of one file share its copy.');
   if (!o.options.network) lines.push('  network: false needs the sandbox: the network is not isolated.');
