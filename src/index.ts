@@ -32,8 +32,10 @@ export {
   extraWritableDirs,
   LaunchSpec,
   launchEnv,
+  launchOnce,
   locateLauncher,
   probeSandbox,
+  readLaunchStatus,
   removeScratch,
   type SandboxProbe,
 } from './sandbox/launcher.ts';
