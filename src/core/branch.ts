@@ -210,7 +210,7 @@ export class Branch implements BranchOwner {
     }
   }
 
-  /** @internal Runs `fn` with upstream's context-manager semantics. */
+  /** @internal Runs `fn` like a context manager: commit on success, abort on error (per the options). */
   static async runIn<T>(branch: Branch, fn: (branch: Branch) => Promise<T> | T): Promise<T> {
     let result: T;
     try {

@@ -2,12 +2,11 @@
  * BranchContext: runs a command or a module function in a child process
  * that works in a branch, and that `abort()` removes completely.
  *
- * Upstream forked the Python interpreter; Node cannot fork its heap, so the
- * child is born in the sandbox instead: the native launcher (or, downgraded,
- * a plain spawn) runs the command, or runs `node -e RUNNER_SOURCE`, which
- * imports the module and calls the export. The return value travels back
- * over Node's IPC channel, which has no size limit (upstream's 64 KiB pipe
- * deadlock cannot happen: both ends are event-driven).
+ * Node cannot fork its heap, so the child is born in the sandbox instead: the
+ * native launcher (or, downgraded, a plain spawn) runs the command, or runs
+ * `node -e RUNNER_SOURCE`, which imports the module and calls the export. The
+ * return value travels back over Node's IPC channel, which has no size limit
+ * and cannot deadlock on a full pipe: both ends are event-driven.
  */
 import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -15,9 +14,10 @@ import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { ArgumentError, ProcessBranchError, TimeoutError } from '../base/errors.ts';
+import { ArgumentError, ForkError, ProcessBranchError, TimeoutError } from '../base/errors.ts';
 import { showNoticeOnce } from '../core/notice.ts';
 import { type LimitsReport, prepareLimits, removeCgroup, wrapInCgroup } from './limits.ts';
+import { CALL_MESSAGE, isResultMessage, type RemoteError, type ResultMessage, RUNNER_SOURCE } from './module-child.ts';
 import {
   type BranchContextOptions,
   type NormalizedOptions,
@@ -25,7 +25,6 @@ import {
   normalizeOptions,
   normalizeTarget,
 } from './options.ts';
-import { CALL_MESSAGE, isResultMessage, type RemoteError, type ResultMessage, RUNNER_SOURCE } from './runner.ts';
 import { childPath, type Plan, planExecution, resolveProgram, type Started, startProcess } from './sandbox.ts';
 import {
   CONTEXT_MARKER,
@@ -110,8 +109,9 @@ export function failure(
   message: string,
   details: { exitCode: number | null; signal: NodeJS.Signals | null; stderr: string; code?: string },
   cause?: unknown,
+  Kind: typeof ProcessBranchError = ProcessBranchError,
 ): ProcessFailure {
-  const err = new ProcessBranchError(message, { code: details.code, cause }) as ProcessFailure;
+  const err = new Kind(message, { code: details.code, cause }) as ProcessFailure;
   err.exitCode = details.exitCode;
   err.signal = details.signal;
   err.stderr = details.stderr;
@@ -493,7 +493,12 @@ export class BranchContext<T = unknown> implements AsyncDisposable {
     }
     if (outcome.startError) {
       if (outcome.startError instanceof ProcessBranchError) throw outcome.startError;
-      throw failure(`process could not be started: ${outcome.startError.message}`, details, outcome.startError);
+      throw failure(
+        `process could not be started: ${outcome.startError.message}`,
+        details,
+        outcome.startError,
+        ForkError,
+      );
     }
     const result = outcome.result;
     if (result && !result.ok) {

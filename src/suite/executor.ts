@@ -42,10 +42,10 @@ export interface SuiteExit {
 }
 
 /**
- * How a suite run is executed. The default runs a plain child process in its
- * own process group with cwd = the branch directory; the sandbox launcher
- * will implement this to run it in a user+mount namespace with the branch
- * mounted at the project's own path.
+ * How a suite run is executed: ProcessGroupExecutor runs a plain child process
+ * in its own process group with cwd = the branch directory; SandboxExecutor
+ * runs it in a user+mount+PID namespace with the branch mounted at the
+ * project's own path.
  */
 export interface SuiteExecutor {
   /** Where the project's files appear to the processes started for this branch (their cwd). */
