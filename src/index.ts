@@ -36,7 +36,6 @@ export {
   locateLauncher,
   probeSandbox,
   readLaunchStatus,
-  removeScratch,
   type SandboxProbe,
 } from './sandbox/launcher.ts';
 export { isOpaqueDir } from './sandbox/opaque.ts';

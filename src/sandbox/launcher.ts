@@ -421,9 +421,6 @@ function describe(status: LaunchStatus | null, what: string): string | null {
   return `${what}: ${status.op}${status.path ? ` ${status.path}` : ''} failed with ${status.code} (${status.message})`;
 }
 
-/** @deprecated use removeLayerDirSync (the one removal of overlay scratch dirs); kept for the plugins. */
-export const removeScratch = removeLayerDirSync;
-
 /** Whether user/mount namespaces and an overlay inside them work here (cached; a few ms, once). */
 export function probeSandbox({ refresh = false } = {}): SandboxProbe {
   if (probed && !refresh) return probed;
