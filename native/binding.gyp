@@ -20,7 +20,7 @@
         {
           'target_name': 'branching-launcher',
           'type': 'executable',
-          'sources': ['launcher.c'],
+          'sources': ['launcher.c', 'mount-helper.c', 'mounts.c', 'pidns.c'],
           'cflags': ['-Wall', '-Wextra', '-Werror', '-std=gnu11', '-O2'],
           'cflags!': ['-fno-exceptions'],
           'ldflags!': ['-rdynamic'],

@@ -15,7 +15,11 @@ const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
 /** Suites that touch namespaces, mounts or permissions: they run as nobody too. */
 const UNPRIVILEGED_SUITES = [
   'test/process',
+  // The launcher (src/sandbox/launcher.ts, native/launcher.c and its mount helper) and the addon.
+  'test/sandbox',
   'test/native',
+  // Forced removal of overlay scratch: mode-000 work dirs are what an unprivileged user cannot rm.
+  'test/base',
   // The Jest plugin: sandbox and clone-fallback runs of the real Jest.
   'test/plugins/jest',
   // Suite tools and sandboxed pattern candidates: every run goes through the sandbox.

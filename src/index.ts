@@ -17,11 +17,11 @@ export {
 export { commitStateRoot } from './core/state.ts';
 export { type GcReport, Workspace, type WorkspaceOptions } from './core/workspace.ts';
 export { commonAncestor, defaultBranchRoot, gitWorkTreeTop } from './core/worktree.ts';
-// Agent patterns (issue 5)
+// Agent patterns: speculate, best-of, beam search, tournaments over branches.
 export * from './patterns/index.ts';
-// Process layer (issue 4): BranchContext, branch.spawn/exec.
+// Process layer: BranchContext, branch.spawn/exec.
 export * from './process/index.ts';
-// Jest plugin (issue 7): the sandbox primitives its runner and environment use.
+// Sandbox primitives, also used by the Jest and Vitest plugins' runners and environments.
 export {
   type AppArmorProfile,
   apparmorProfileFor,
@@ -32,9 +32,10 @@ export {
   extraWritableDirs,
   LaunchSpec,
   launchEnv,
+  launchOnce,
   locateLauncher,
   probeSandbox,
-  removeScratch,
+  readLaunchStatus,
   type SandboxProbe,
 } from './sandbox/launcher.ts';
 export { isOpaqueDir } from './sandbox/opaque.ts';

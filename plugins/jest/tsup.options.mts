@@ -7,7 +7,8 @@ const options: Options[] = [
   {
     entry: {
       index: 'plugins/jest/src/index.ts',
-      runner: 'plugins/jest/src/runner.ts',
+      // Built as runner.cjs: Jest configs name it `jest-environment-branching/runner`.
+      runner: 'plugins/jest/src/sandbox-runner.ts',
       preset: 'plugins/jest/src/preset.ts',
       worker: 'plugins/jest/src/worker.ts',
     },

@@ -1,5 +1,6 @@
 /**
- * The error hierarchy of upstream's README, in TypeScript.
+ * The error hierarchy of the Python `branching` API, in TypeScript: code that
+ * catches its classes by name keeps working against this library.
  *
  * Jest runs tests inside vm contexts, where an error thrown by this module
  * (loaded in the outer realm) fails `instanceof` against the copy of the
@@ -111,6 +112,11 @@ export class BranchStaleError extends BranchError {
   static override readonly errorName: BranchingErrorName = 'BranchStaleError';
   static override readonly defaultCode: string = 'ERR_BRANCH_STALE';
 }
+/**
+ * Never thrown here: every Branch is an object its caller holds, and no call
+ * looks a branch up by name or path. The class keeps the Python `branching`
+ * API's hierarchy whole, so a `catch` that names it still compiles.
+ */
 export class BranchNotFoundError extends BranchError {
   static override readonly errorName: BranchingErrorName = 'BranchNotFoundError';
   static override readonly defaultCode: string = 'ERR_BRANCH_NOT_FOUND';
@@ -132,6 +138,7 @@ export class ProcessBranchError extends BranchingError {
   static override readonly errorName: BranchingErrorName = 'ProcessBranchError';
   static override readonly defaultCode: string = 'ERR_BRANCH_PROCESS';
 }
+/** The child process could not be spawned, or died before it could take its call (the Python API's fork() failure). */
 export class ForkError extends ProcessBranchError {
   static override readonly errorName: BranchingErrorName = 'ForkError';
   static override readonly defaultCode: string = 'ERR_BRANCH_FORK';
@@ -144,6 +151,11 @@ export class TimeoutError extends BranchingError {
   static override readonly errorName: BranchingErrorName = 'TimeoutError';
   static override readonly defaultCode: string = 'ERR_BRANCHING_TIMEOUT';
 }
+/**
+ * Never thrown here: the Python `branching` API can branch a process's memory,
+ * which a Node process cannot do to its heap (BranchContext starts a fresh
+ * child instead). The class keeps that API's hierarchy whole.
+ */
 export class MemoryBranchError extends BranchingError {
   static override readonly errorName: BranchingErrorName = 'MemoryBranchError';
   static override readonly defaultCode: string = 'ERR_BRANCHING_MEMORY';

@@ -10,19 +10,10 @@
  * real tree. Both are handled here, once, with the other mount-table reads
  * of layer stacks (which mount is on top of a path, which mount a path is on).
  */
-import {
-  chmodSync,
-  closeSync,
-  constants as fsc,
-  openSync,
-  readdirSync,
-  readFileSync,
-  realpathSync,
-  rmSync,
-} from 'node:fs';
+import { chmodSync, closeSync, constants as fsc, openSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { hasErrno, LayerError, MountError } from './errors.ts';
-import { removeTree } from './fsutil.ts';
+import { removeTree, removeTreeSync } from './fsutil.ts';
 
 function isUnder(path: string, root: string): boolean {
   return path === root || root === '/' || path.startsWith(`${root}/`);
@@ -72,18 +63,6 @@ function refuseIfMounted(dir: string): void {
   }
 }
 
-/** Gives every directory of a tree back its owner's rwx, so that it can be emptied; never follows symlinks. */
-function unlockDirsSync(dir: string): void {
-  try {
-    chmodSync(dir, 0o700);
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      if (entry.isDirectory()) unlockDirsSync(join(dir, entry.name));
-    }
-  } catch {
-    // not ours to change, or gone: the rm below reports what matters
-  }
-}
-
 /** The work dirs overlayfs locks: unlocked up front, since nearly every layer dir has one. */
 function unlockWorkDirsSync(dir: string): void {
   for (const work of [join(dir, 'work', 'work'), join(dir, 'work')]) {
@@ -109,9 +88,9 @@ export function removeLayerDirSync(dir: string): void {
   } catch (err) {
     if (!hasErrno(err, 'EACCES', 'EPERM', 'ENOTEMPTY')) throw err;
   }
-  // A test may have left read-only directories in its upper, and volatile mounts lock deeper work dirs.
-  unlockDirsSync(dir);
-  rmSync(dir, { recursive: true, force: true });
+  // A test may have left read-only directories in its upper, and volatile mounts lock deeper work dirs:
+  // removeTreeSync unlocks every directory on its way down.
+  removeTreeSync(dir);
 }
 
 /** removeLayerDirSync without blocking the event loop on a large tree. */

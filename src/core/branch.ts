@@ -104,6 +104,41 @@ export interface BranchOwner {
   notice(message: string): void;
 }
 
+/** Claims `name` among the owner's open children; ArgumentError when a sibling still holds it. */
+async function claimSiblingName(owner: BranchOwner, name: string, id: string, branchPath: string) {
+  const claim = await claimName(owner.layoutForBranches, owner.id, name, id, owner.leaseForBranches);
+  if (!claim) {
+    throw new ArgumentError(`a sibling branch named ${JSON.stringify(name)} is still open under ${owner.branchPath}`, {
+      argument: 'name',
+      branchPath,
+      code: 'ERR_BRANCHING_NAME_IN_USE',
+    });
+  }
+  return claim;
+}
+
+/** The branch's record in its dir: what gc and recovery need to know whose it is. */
+function writeNewBranchInfo(owner: BranchOwner, dir: string, b: { id: string; name: string; branchPath: string }) {
+  return writeBranchInfo(dir, {
+    ...b,
+    parentId: owner.id,
+    backend: owner.backend.kind,
+    lease: owner.leaseForBranches.file,
+    pid: process.pid,
+    createdAt: new Date().toISOString(),
+  });
+}
+
+/** Our typed errors pass through; anything else becomes a BranchError naming the branch. */
+function creationError(err: unknown, branchPath: string): Error {
+  if (isBranchingError(err)) return err as Error;
+  return new BranchError(`cannot create branch ${branchPath}: ${(err as Error).message}`, {
+    branchPath,
+    path: (err as NodeJS.ErrnoException).path,
+    cause: err,
+  });
+}
+
 /**
  * An isolated, copy-on-write view of its parent. A branch commits into its
  * parent only. Siblings fork from one version of the parent; the first to
@@ -144,38 +179,18 @@ export class Branch implements BranchOwner {
   ): Promise<Branch> {
     const name = validateBranchName(rawName);
     owner.assertUsable();
-    const layout = owner.layoutForBranches;
     const dir = owner.newBranchDir();
     const id = basename(dir);
     const branchPath = `${owner.branchPath}/${name}`;
     const trace = tracer(`create ${owner.branchPath}/${name}`);
-    const claim = await claimName(layout, owner.id, name, id, owner.leaseForBranches);
+    const claim = await claimSiblingName(owner, name, id, branchPath);
     trace('claim name');
-    if (!claim) {
-      throw new ArgumentError(
-        `a sibling branch named ${JSON.stringify(name)} is still open under ${owner.branchPath}`,
-        {
-          argument: 'name',
-          branchPath,
-          code: 'ERR_BRANCHING_NAME_IN_USE',
-        },
-      );
-    }
     const backend = owner.backend;
     let handle: BranchHandle | null = null;
     let lock: HeldLock | null = null;
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
-      await writeBranchInfo(dir, {
-        id,
-        name,
-        branchPath,
-        parentId: owner.id,
-        backend: backend.kind,
-        lease: owner.leaseForBranches.file,
-        pid: process.pid,
-        createdAt: new Date().toISOString(),
-      });
+      await writeNewBranchInfo(owner, dir, { id, name, branchPath });
       // A commit must not rewrite the parent while we copy or layer it.
       trace('info');
       lock = await root.lock('shared');
@@ -193,16 +208,11 @@ export class Branch implements BranchOwner {
       if (handle) await backend.destroy(handle).catch(() => {});
       await removeTree(dir).catch(() => {});
       await releaseName(claim, id);
-      if (isBranchingError(err)) throw err;
-      throw new BranchError(`cannot create branch ${branchPath}: ${(err as Error).message}`, {
-        branchPath,
-        path: (err as NodeJS.ErrnoException).path,
-        cause: err,
-      });
+      throw creationError(err, branchPath);
     }
   }
 
-  /** @internal Runs `fn` with upstream's context-manager semantics. */
+  /** @internal Runs `fn` like a context manager: commit on success, abort on error (per the options). */
   static async runIn<T>(branch: Branch, fn: (branch: Branch) => Promise<T> | T): Promise<T> {
     let result: T;
     try {

@@ -2,12 +2,11 @@
  * BranchContext: runs a command or a module function in a child process
  * that works in a branch, and that `abort()` removes completely.
  *
- * Upstream forked the Python interpreter; Node cannot fork its heap, so the
- * child is born in the sandbox instead: the native launcher (or, downgraded,
- * a plain spawn) runs the command, or runs `node -e RUNNER_SOURCE`, which
- * imports the module and calls the export. The return value travels back
- * over Node's IPC channel, which has no size limit (upstream's 64 KiB pipe
- * deadlock cannot happen: both ends are event-driven).
+ * Node cannot fork its heap, so the child is born in the sandbox instead: the
+ * native launcher (or, downgraded, a plain spawn) runs the command, or runs
+ * `node -e RUNNER_SOURCE`, which imports the module and calls the export. The
+ * return value travels back over Node's IPC channel, which has no size limit
+ * and cannot deadlock on a full pipe: both ends are event-driven.
  */
 import type { ChildProcess, StdioOptions } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -15,12 +14,18 @@ import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { ArgumentError, ProcessBranchError, TimeoutError } from '../base/errors.ts';
+import { ArgumentError, ForkError, ProcessBranchError, TimeoutError } from '../base/errors.ts';
 import { showNoticeOnce } from '../core/notice.ts';
 import { type LimitsReport, prepareLimits, removeCgroup, wrapInCgroup } from './limits.ts';
-import { type BranchContextOptions, type NormalizedOptions, normalizeOptions, normalizeTarget } from './options.ts';
-import { CALL_MESSAGE, isResultMessage, type RemoteError, type ResultMessage, RUNNER_SOURCE } from './runner.ts';
-import { childPath, type Plan, planExecution, resolveProgram, startProcess } from './sandbox.ts';
+import { CALL_MESSAGE, isResultMessage, type RemoteError, type ResultMessage, RUNNER_SOURCE } from './module-child.ts';
+import {
+  type BranchContextOptions,
+  type NormalizedOptions,
+  type NormalizedTarget,
+  normalizeOptions,
+  normalizeTarget,
+} from './options.ts';
+import { childPath, type Plan, planExecution, resolveProgram, type Started, startProcess } from './sandbox.ts';
 import {
   CONTEXT_MARKER,
   childrenOf,
@@ -104,8 +109,9 @@ export function failure(
   message: string,
   details: { exitCode: number | null; signal: NodeJS.Signals | null; stderr: string; code?: string },
   cause?: unknown,
+  Kind: typeof ProcessBranchError = ProcessBranchError,
 ): ProcessFailure {
-  const err = new ProcessBranchError(message, { code: details.code, cause }) as ProcessFailure;
+  const err = new Kind(message, { code: details.code, cause }) as ProcessFailure;
   err.exitCode = details.exitCode;
   err.signal = details.signal;
   err.stderr = details.stderr;
@@ -164,79 +170,93 @@ export class BranchContext<T = unknown> implements AsyncDisposable {
     const limits = prepareLimits(o.limits, this.id);
     this.limits = limits.report;
     this.cleanups.push(() => removeCgroup(limits.cgroup));
-    let plan: Plan;
-    let started: ReturnType<typeof startProcess>;
-    try {
-      plan = planExecution(o, this.tmpDir);
-      this.sandboxed = plan.sandboxed;
-      this.downgradeReason = plan.downgradeReason;
-      this.path = plan.sandboxed ? o.mountAt : o.source;
-      const env = this.environment(o);
-      const program =
-        t.kind === 'module' ? process.execPath : resolveProgram(t.file, o, plan.sandboxed, env.PATH ?? undefined);
-      const args = t.kind === 'module' ? ['-e', RUNNER_SOURCE] : t.args;
-      const stdio = this.stdioFor(o);
-      started = startProcess(plan, program, args, {
-        cwd: plan.sandboxed ? o.source : this.path,
-        env,
-        stdio,
-        wrap: (p, a) => wrapInCgroup(limits.cgroup, p, a),
-      });
-    } catch (err) {
-      removeCgroup(limits.cgroup);
-      rmSync(this.tmpDir, { recursive: true, force: true });
-      throw err;
-    }
+    const { plan, started } = this.launch(t, o, limits.cgroup);
+    this.sandboxed = plan.sandboxed;
+    this.downgradeReason = plan.downgradeReason;
+    this.path = plan.sandboxed ? o.mountAt : o.source;
     this.child = started.child;
     this.pid = this.child.pid ?? -1;
     this.stdin = this.child.stdin;
     this.stdout = this.child.stdout;
     this.stderr = this.child.stderr;
-    if (plan.downgradeReason) {
-      const message = `process isolation downgraded to a plain child process in ${o.source}: ${plan.downgradeReason}`;
-      (o.onNotice ?? (o.branch ? (m: string) => o.branch?.notice(m) : defaultNotice))(message);
-    }
+    if (plan.downgradeReason) this.announceDowngrade(o, plan.downgradeReason);
     this.drain();
     started.status.catch((err: Error) => {
       this.startError ??= err;
     });
-    if (t.kind === 'module') {
-      this.child.on('message', (message: unknown) => {
-        if (this.result === null && isResultMessage(message)) this.result = message;
-      });
-      this.child.send(
-        {
-          type: CALL_MESSAGE,
-          module: childPath(t.module, o, plan.sandboxed),
-          export: t.exportName,
-          args: t.withPath ? [this.path, ...t.args] : t.args,
-        },
-        (err) => {
-          if (err) this.startError ??= err; // the child died before it could take the call
-        },
-      );
-    }
+    if (t.kind === 'module') this.callModule(t, o, plan.sandboxed);
     if (o.branch) this.cleanups.push(o.branch.retain(`process ${this.pid}`));
     live.add(this);
     installExitHook();
     this.settled = this.watch();
-    if (o.timeout !== undefined) {
-      const timer = setTimeout(() => {
-        this.timedOut = true;
-        void this.abort();
-      }, o.timeout);
-      this.cleanups.push(() => clearTimeout(timer));
+    if (o.timeout !== undefined) this.armTimeout(o.timeout);
+    if (o.signal) this.followSignal(o.signal);
+  }
+
+  /** Plans the execution and spawns the child; if either fails, the cgroup and TMPDIR go with it. */
+  private launch(t: NormalizedTarget, o: NormalizedOptions, cgroup: string | null): { plan: Plan; started: Started } {
+    try {
+      const plan = planExecution(o, this.tmpDir);
+      const path = plan.sandboxed ? o.mountAt : o.source;
+      const env = this.environment(o);
+      const program =
+        t.kind === 'module' ? process.execPath : resolveProgram(t.file, o, plan.sandboxed, env.PATH ?? undefined);
+      const args = t.kind === 'module' ? ['-e', RUNNER_SOURCE] : t.args;
+      const stdio = this.stdioFor(o);
+      const started = startProcess(plan, program, args, {
+        cwd: plan.sandboxed ? o.source : path,
+        env,
+        stdio,
+        wrap: (p, a) => wrapInCgroup(cgroup, p, a),
+      });
+      return { plan, started };
+    } catch (err) {
+      removeCgroup(cgroup);
+      rmSync(this.tmpDir, { recursive: true, force: true });
+      throw err;
     }
-    if (o.signal) {
-      const onAbort = () => {
-        this.aborted = true;
-        void this.abort();
-      };
-      if (o.signal.aborted) onAbort();
-      else {
-        o.signal.addEventListener('abort', onAbort, { once: true });
-        this.cleanups.push(() => o.signal?.removeEventListener('abort', onAbort));
-      }
+  }
+
+  private announceDowngrade(o: NormalizedOptions, reason: string): void {
+    const message = `process isolation downgraded to a plain child process in ${o.source}: ${reason}`;
+    (o.onNotice ?? (o.branch ? (m: string) => o.branch?.notice(m) : defaultNotice))(message);
+  }
+
+  /** Sends a module target its call over IPC and keeps the first result message it answers with. */
+  private callModule(t: Extract<NormalizedTarget, { kind: 'module' }>, o: NormalizedOptions, sandboxed: boolean): void {
+    this.child.on('message', (message: unknown) => {
+      if (this.result === null && isResultMessage(message)) this.result = message;
+    });
+    this.child.send(
+      {
+        type: CALL_MESSAGE,
+        module: childPath(t.module, o, sandboxed),
+        export: t.exportName,
+        args: t.withPath ? [this.path, ...t.args] : t.args,
+      },
+      (err) => {
+        if (err) this.startError ??= err; // the child died before it could take the call
+      },
+    );
+  }
+
+  private armTimeout(ms: number): void {
+    const timer = setTimeout(() => {
+      this.timedOut = true;
+      void this.abort();
+    }, ms);
+    this.cleanups.push(() => clearTimeout(timer));
+  }
+
+  private followSignal(signal: AbortSignal): void {
+    const onAbort = () => {
+      this.aborted = true;
+      void this.abort();
+    };
+    if (signal.aborted) onAbort();
+    else {
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.cleanups.push(() => signal.removeEventListener('abort', onAbort));
     }
   }
 
@@ -473,7 +493,12 @@ export class BranchContext<T = unknown> implements AsyncDisposable {
     }
     if (outcome.startError) {
       if (outcome.startError instanceof ProcessBranchError) throw outcome.startError;
-      throw failure(`process could not be started: ${outcome.startError.message}`, details, outcome.startError);
+      throw failure(
+        `process could not be started: ${outcome.startError.message}`,
+        details,
+        outcome.startError,
+        ForkError,
+      );
     }
     const result = outcome.result;
     if (result && !result.ok) {

@@ -7,10 +7,8 @@
 import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import type { Readable } from 'node:stream';
 import { ArgumentError, isBranchingError, NamespaceError } from '../base/errors.ts';
-import { type LaunchStatus, parseStatus, sandboxError } from '../base/mount-wire.ts';
-import { LaunchSpec, launchEnv, probeSandbox } from '../sandbox/launcher.ts';
+import { LaunchSpec, launchEnv, probeSandbox, readLaunchStatus } from '../sandbox/launcher.ts';
 import type { NormalizedOptions } from './options.ts';
 
 export interface Plan {
@@ -149,30 +147,7 @@ export function startProcess(
   const env = { ...options.env, ...launchEnv(plan.spec, program, statusFd) };
   const w = wrap(plan.launcher, args);
   const child = spawn(w.program, w.args, { cwd: options.cwd, env, stdio, detached: true });
-  const pipe = child.stdio[statusFd] as Readable | null;
-  const status = new Promise<void>((resolvePromise, reject) => {
-    if (!pipe) {
-      reject(new NamespaceError('the sandbox launcher could not be started'));
-      return;
-    }
-    let text = '';
-    pipe.setEncoding('utf8');
-    pipe.on('data', (chunk: string) => {
-      text += chunk;
-    });
-    pipe.on('error', () => {});
-    pipe.on('close', () => {
-      let parsed: LaunchStatus | null = null;
-      try {
-        parsed = parseStatus(text);
-      } catch {
-        // reported below as a missing status
-      }
-      if (parsed?.ok) resolvePromise();
-      else if (parsed) reject(sandboxError(parsed));
-      else reject(new NamespaceError(`the sandbox launcher exited before starting the target (${text.trim()})`));
-    });
-  });
-  status.catch(() => {});
+  const status = readLaunchStatus(child, statusFd).then(() => undefined);
+  status.catch(() => {}); // callers that only watch the exit code must not see an unhandled rejection
   return { child, status };
 }

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { ArgumentError, isBranchingError, MountError, NamespaceError } from '../base/errors.ts';
+import { ArgumentError, isBranchingError, NamespaceError } from '../base/errors.ts';
 import { removeLayerDirSync } from '../base/layer-dir.ts';
 import {
   checkSpecPath,
@@ -192,6 +192,13 @@ export class LaunchSpec {
     return this;
   }
 
+  /** A copy to extend without changing this spec. */
+  clone(): LaunchSpec {
+    const copy = new LaunchSpec();
+    copy.ops.push(...this.ops);
+    return copy;
+  }
+
   get hasHelper(): boolean {
     return this.ops.some((o) => o.op === 'helper');
   }
@@ -252,9 +259,6 @@ export function extraWritableDirs(env: NodeJS.ProcessEnv = process.env): string[
       }
     });
 }
-
-// ---------------------------------------------------------------------------
-// Status and errors
 
 // ---------------------------------------------------------------------------
 // Spawning
@@ -323,18 +327,32 @@ export function spawnSandboxed(
   stdio.push('pipe');
   Object.assign(env, launchEnv(options.spec, exec, statusFd));
   const child = spawn(launcher, [...args], { cwd, env, stdio });
-  const pipe = child.stdio[statusFd] as Readable;
+  return { child, status: readLaunchStatus(child, statusFd) };
+}
+
+/**
+ * The launcher's status fd, read to its end (the workload's exec closes it):
+ * resolves with the workload's pid, rejects with a SandboxError for a failed
+ * setup step, or a NamespaceError when the launcher could not start or wrote
+ * no status. Every caller that starts the launcher reads its status here.
+ */
+export function readLaunchStatus(child: ChildProcess, statusFd: number): Promise<{ ok: true; pid: number }> {
+  const pipe = child.stdio[statusFd] as Readable | null | undefined;
   const status = new Promise<{ ok: true; pid: number }>((resolvePromise, reject) => {
+    child.once('error', (err) =>
+      reject(new NamespaceError(`cannot start the sandbox launcher: ${err.message}`, { cause: err })),
+    );
+    if (!pipe) {
+      reject(new NamespaceError('the sandbox launcher could not be started'));
+      return;
+    }
     let text = '';
     pipe.setEncoding('utf8');
     pipe.on('data', (chunk: string) => {
       text += chunk;
     });
-    pipe.on('error', reject);
-    child.once('error', (err) =>
-      reject(new NamespaceError(`cannot start the sandbox launcher: ${err.message}`, { cause: err })),
-    );
-    pipe.on('end', () => {
+    pipe.on('error', () => {}); // a broken pipe shows as a missing status below
+    pipe.on('close', () => {
       let parsed: LaunchStatus | null;
       try {
         parsed = parseStatus(text);
@@ -353,7 +371,27 @@ export function spawnSandboxed(
     });
   });
   status.catch(() => {}); // callers that only watch the exit code must not see an unhandled rejection
-  return { child, status };
+  return status;
+}
+
+/**
+ * Runs the launcher once, synchronously, with `spec` and a workload that does
+ * nothing: its status (null when it gave none, or an unreadable one) and, for
+ * a missing status, what the launcher said instead.
+ */
+export function launchOnce(launcher: string, spec: LaunchSpec): { status: LaunchStatus | null; detail: string } {
+  const exec = existsSync('/bin/true') ? '/bin/true' : process.execPath;
+  const result = spawnSync(launcher, exec === process.execPath ? ['-e', '0'] : [], {
+    env: { PATH: process.env.PATH, ...launchEnv(spec, exec, 3) },
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+    timeout: 10_000,
+  });
+  const detail = `exit ${result.status}: ${result.stderr?.toString().trim() ?? ''}`;
+  try {
+    return { status: parseStatus(result.output?.[3]?.toString() ?? ''), detail };
+  } catch {
+    return { status: null, detail };
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -377,29 +415,11 @@ export interface SandboxProbe {
 
 let probed: SandboxProbe | undefined;
 
-function runProbe(launcher: string, spec: LaunchSpec): LaunchStatus | null {
-  const exec = existsSync('/bin/true') ? '/bin/true' : process.execPath;
-  const result = spawnSync(launcher, exec === process.execPath ? ['-e', '0'] : [], {
-    env: { PATH: process.env.PATH, ...launchEnv(spec, exec, 3) },
-    stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-    timeout: 10_000,
-  });
-  const text = result.output?.[3]?.toString() ?? '';
-  try {
-    return parseStatus(text);
-  } catch {
-    return null;
-  }
-}
-
 function describe(status: LaunchStatus | null, what: string): string | null {
   if (status?.ok) return null;
   if (!status) return `${what}: the launcher gave no status`;
   return `${what}: ${status.op}${status.path ? ` ${status.path}` : ''} failed with ${status.code} (${status.message})`;
 }
-
-/** @deprecated use removeLayerDirSync (the one removal of overlay scratch dirs); kept for the plugins. */
-export const removeScratch = removeLayerDirSync;
 
 /** Whether user/mount namespaces and an overlay inside them work here (cached; a few ms, once). */
 export function probeSandbox({ refresh = false } = {}): SandboxProbe {
@@ -413,7 +433,7 @@ export function probeSandbox({ refresh = false } = {}): SandboxProbe {
     return probed;
   }
   const base = () => new LaunchSpec().userns().mountns();
-  const nsStatus = runProbe(launcher, base());
+  const nsStatus = launchOnce(launcher, base()).status;
   const nsReason = describe(nsStatus, 'user and mount namespaces are unavailable');
   if (nsReason) {
     probed = { ...none, available: false, reason: blameRestriction(nsReason, restriction, root) };
@@ -429,12 +449,12 @@ export function probeSandbox({ refresh = false } = {}): SandboxProbe {
       upper: join(dir, 'upper'),
       work: join(dir, 'work'),
     });
-    overlayReason = describe(runProbe(launcher, spec), 'overlayfs is unavailable in a user namespace');
+    overlayReason = describe(launchOnce(launcher, spec).status, 'overlayfs is unavailable in a user namespace');
   } finally {
     removeLayerDirSync(dir);
   }
-  const pidReason = describe(runProbe(launcher, base().pidns()), 'PID namespaces are unavailable');
-  const netReason = describe(runProbe(launcher, base().netns()), 'network namespaces are unavailable');
+  const pidReason = describe(launchOnce(launcher, base().pidns()).status, 'PID namespaces are unavailable');
+  const netReason = describe(launchOnce(launcher, base().netns()).status, 'network namespaces are unavailable');
   probed = {
     launcher,
     root,

@@ -1,5 +1,6 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { BranchContext } from '../process/context.ts';
 import { probeSandbox } from '../sandbox/launcher.ts';
@@ -41,10 +42,10 @@ export interface SuiteExit {
 }
 
 /**
- * How a suite run is executed. The default runs a plain child process in its
- * own process group with cwd = the branch directory; the sandbox launcher
- * will implement this to run it in a user+mount namespace with the branch
- * mounted at the project's own path.
+ * How a suite run is executed: ProcessGroupExecutor runs a plain child process
+ * in its own process group with cwd = the branch directory; SandboxExecutor
+ * runs it in a user+mount+PID namespace with the branch mounted at the
+ * project's own path.
  */
 export interface SuiteExecutor {
   /** Where the project's files appear to the processes started for this branch (their cwd). */
@@ -160,19 +161,10 @@ export class ProcessGroupExecutor implements SuiteExecutor {
       const stderr = tailCollector();
       child.stdout.on('data', stdout.push);
       child.stderr.on('data', stderr.push);
-      let timedOut = false;
-      let aborted = false;
-      let timer: NodeJS.Timeout | undefined;
       const pgid = child.pid ?? -1;
-      const kill = () => {
-        if (pgid > 0) killGroup(pgid);
-      };
-      const onAbort = () => {
-        aborted = true;
-        kill();
-      };
+      let killers: Killers | undefined;
       child.once('error', (err) => {
-        cleanup();
+        killers?.cleanup();
         reject(
           new SuiteError(`cannot start ${JSON.stringify(program)}: ${err.message}`, {
             code: 'ERR_SUITE_SPAWN',
@@ -184,38 +176,17 @@ export class ProcessGroupExecutor implements SuiteExecutor {
       if (pgid <= 0) return; // 'error' follows
       trackGroup(pgid);
       request.onStart?.({ pid: pgid, pgid });
-      if (request.timeoutMs && request.timeoutMs > 0) {
-        timer = setTimeout(() => {
-          timedOut = true;
-          kill();
-        }, request.timeoutMs);
-      }
-      if (request.signal?.aborted) onAbort();
-      else request.signal?.addEventListener('abort', onAbort, { once: true });
-      const cleanup = () => {
-        if (timer) clearTimeout(timer);
-        request.signal?.removeEventListener('abort', onAbort);
-      };
-      // 'exit' only means the leader is gone: helpers it left (workers, watchers) may still hold the
-      // pipes open forever. So on the leader's exit the whole group goes too, then we wait for it.
-      let closed = false;
-      const streamsClosed = new Promise<void>((done) => child.once('close', done)).then(() => {
-        closed = true;
-      });
+      const armed = armKillers(request, pgid);
+      killers = armed;
+      const output = boundedOutput(child);
       child.once('exit', async (code, signal) => {
-        cleanup();
-        kill();
-        await reapGroup(pgid);
-        activeGroups.delete(pgid);
-        // A process that escaped the group could hold the pipes forever: read the tails for a bounded time.
-        if (!closed) await Promise.race([streamsClosed, delay(500)]);
-        child.stdout.destroy();
-        child.stderr.destroy();
+        armed.cleanup();
+        await endGroup(pgid, output);
         resolve({
           code,
           signal,
-          timedOut,
-          aborted,
+          timedOut: armed.timedOut,
+          aborted: armed.aborted,
           durationMs: performance.now() - started,
           pid: pgid,
           pgid,
@@ -225,6 +196,66 @@ export class ProcessGroupExecutor implements SuiteExecutor {
       });
     });
   }
+}
+
+/** What ended a run early, and how to disarm it once the run is over. */
+interface Killers {
+  timedOut: boolean;
+  aborted: boolean;
+  cleanup(): void;
+}
+
+/** Kills the group when the request's timeout passes or its signal aborts. */
+function armKillers(request: SuiteRequest, pgid: number): Killers {
+  let timer: NodeJS.Timeout | undefined;
+  const onAbort = () => {
+    killers.aborted = true;
+    killGroup(pgid);
+  };
+  const killers: Killers = {
+    timedOut: false,
+    aborted: false,
+    cleanup() {
+      if (timer) clearTimeout(timer);
+      request.signal?.removeEventListener('abort', onAbort);
+    },
+  };
+  if (request.timeoutMs && request.timeoutMs > 0) {
+    timer = setTimeout(() => {
+      killers.timedOut = true;
+      killGroup(pgid);
+    }, request.timeoutMs);
+  }
+  if (request.signal?.aborted) onAbort();
+  else request.signal?.addEventListener('abort', onAbort, { once: true });
+  return killers;
+}
+
+/** The child's pipes: closed, or given up on and destroyed after a bounded wait. */
+function boundedOutput(child: ChildProcessByStdio<null, Readable, Readable>) {
+  let closed = false;
+  const streamsClosed = new Promise<void>((done) => child.once('close', done)).then(() => {
+    closed = true;
+  });
+  return {
+    async finish(): Promise<void> {
+      // A process that escaped the group could hold the pipes forever: read the tails for a bounded time.
+      if (!closed) await Promise.race([streamsClosed, delay(500)]);
+      child.stdout.destroy();
+      child.stderr.destroy();
+    },
+  };
+}
+
+/**
+ * 'exit' only means the leader is gone: helpers it left (workers, watchers) may still hold the
+ * pipes open forever. So on the leader's exit the whole group goes too, then we wait for it.
+ */
+async function endGroup(pgid: number, output: ReturnType<typeof boundedOutput>): Promise<void> {
+  killGroup(pgid);
+  await reapGroup(pgid);
+  activeGroups.delete(pgid);
+  await output.finish();
 }
 
 /**

@@ -133,62 +133,25 @@ export async function measureFlakiness(options: FlakyOptions): Promise<FlakyRepo
     ? new Workspace(options.workspace as string, { onNotice: () => {} })
     : (options.workspace as Workspace);
   const session = await sessionDir('branching-flaky-');
-  const isolated = new Map<string, Tally>();
-  const shared = new Map<string, Tally>();
-  const base = { projectPath: ws.path, argv: command, format, executor, timeoutMs: options.timeoutMs };
+  const series: Series = {
+    ws,
+    session: session.path,
+    base: { projectPath: ws.path, argv: command, format, executor, timeoutMs: options.timeoutMs },
+    options,
+    threshold,
+    isolated: new Map<string, Tally>(),
+    shared: new Map<string, Tally>(),
+  };
   let isolatedDone = 0;
   let sharedDone = 0;
   try {
-    // Isolated series: batches of `parallel` runs, each in its own branch.
-    while (isolatedDone < runs) {
-      const batch = Array.from({ length: Math.min(parallel, runs - isolatedDone) }, (_, k) => isolatedDone + k);
-      const records = await mapLimited(batch, parallel, (index) =>
-        inThrowawayBranch(ws, `flaky-${process.pid}-${index}`, (branch) =>
-          runInBranch({
-            ...base,
-            branch,
-            index,
-            tmp: join(session.path, `run-${index}`, 'tmp'),
-            resultsFile: join(session.path, `run-${index}`, 'results.json'),
-          }),
-        ),
-      );
-      for (const record of records) {
-        tallyInto(isolated, record.tests);
-        isolatedDone += 1;
-        options.onProgress?.({ phase: 'isolated', run: record, done: isolatedDone, planned: runs });
-      }
-      if (options.untilConfident && isolatedDone >= 2 && allSettled(isolated, (t) => isolatedSettled(t, threshold)))
-        break;
-    }
-    // Shared series: one branch and one TMPDIR, runs in sequence, so whatever a run leaves behind the next one sees.
-    const needsShared = () =>
-      [...isolated.entries()].some(
-        ([id, t]) => t.failed === 0 && !sharedSettled(shared.get(id) ?? emptyTally(), threshold),
-      );
-    if (sharedRuns > 0) {
-      await inThrowawayBranch(ws, `flaky-${process.pid}-shared`, async (branch) => {
-        while (sharedDone < sharedRuns) {
-          if (options.untilConfident && sharedDone >= 2 && !needsShared()) break;
-          const index = runs + sharedDone;
-          const record = await runInBranch({
-            ...base,
-            branch,
-            index,
-            tmp: join(session.path, 'shared', 'tmp'),
-            resultsFile: join(session.path, 'shared', `results-${index}.json`),
-          });
-          tallyInto(shared, record.tests);
-          sharedDone += 1;
-          options.onProgress?.({ phase: 'shared', run: record, done: sharedDone, planned: sharedRuns });
-        }
-      });
-    }
+    isolatedDone = await runIsolatedSeries(series, runs, parallel);
+    if (sharedRuns > 0) sharedDone = await runSharedSeries(series, runs, sharedRuns);
   } finally {
     await session.dispose();
     if (ownWorkspace) await ws.close();
   }
-  const tests = summarize(isolated, shared, threshold, sharedDone);
+  const tests = summarize(series.isolated, series.shared, threshold, sharedDone);
   return {
     command,
     format,
@@ -200,6 +163,72 @@ export async function measureFlakiness(options: FlakyOptions): Promise<FlakyRepo
     tests,
     durationMs: performance.now() - started,
   };
+}
+
+/** What both series of measureFlakiness share: where they run, how, and the tallies they fill. */
+interface Series {
+  ws: Workspace;
+  session: string;
+  base: Omit<Parameters<typeof runInBranch>[0], 'branch' | 'index' | 'tmp' | 'resultsFile'>;
+  options: FlakyOptions;
+  threshold: number;
+  isolated: Map<string, Tally>;
+  shared: Map<string, Tally>;
+}
+
+/** Isolated series: batches of `parallel` runs, each in its own branch. Returns the runs done. */
+async function runIsolatedSeries(s: Series, runs: number, parallel: number): Promise<number> {
+  let done = 0;
+  while (done < runs) {
+    const batch = Array.from({ length: Math.min(parallel, runs - done) }, (_, k) => done + k);
+    const records = await mapLimited(batch, parallel, (index) =>
+      inThrowawayBranch(s.ws, `flaky-${process.pid}-${index}`, (branch) =>
+        runInBranch({
+          ...s.base,
+          branch,
+          index,
+          tmp: join(s.session, `run-${index}`, 'tmp'),
+          resultsFile: join(s.session, `run-${index}`, 'results.json'),
+        }),
+      ),
+    );
+    for (const record of records) {
+      tallyInto(s.isolated, record.tests);
+      done += 1;
+      s.options.onProgress?.({ phase: 'isolated', run: record, done, planned: runs });
+    }
+    if (s.options.untilConfident && done >= 2 && allSettled(s.isolated, (t) => isolatedSettled(t, s.threshold))) break;
+  }
+  return done;
+}
+
+/**
+ * Shared series: one branch and one TMPDIR, runs in sequence, so whatever a run leaves behind the
+ * next one sees. Run indexes continue after the isolated series' `runs`. Returns the runs done.
+ */
+async function runSharedSeries(s: Series, runs: number, sharedRuns: number): Promise<number> {
+  let done = 0;
+  const needsShared = () =>
+    [...s.isolated.entries()].some(
+      ([id, t]) => t.failed === 0 && !sharedSettled(s.shared.get(id) ?? emptyTally(), s.threshold),
+    );
+  await inThrowawayBranch(s.ws, `flaky-${process.pid}-shared`, async (branch) => {
+    while (done < sharedRuns) {
+      if (s.options.untilConfident && done >= 2 && !needsShared()) break;
+      const index = runs + done;
+      const record = await runInBranch({
+        ...s.base,
+        branch,
+        index,
+        tmp: join(s.session, 'shared', 'tmp'),
+        resultsFile: join(s.session, 'shared', `results-${index}.json`),
+      });
+      tallyInto(s.shared, record.tests);
+      done += 1;
+      s.options.onProgress?.({ phase: 'shared', run: record, done, planned: sharedRuns });
+    }
+  });
+  return done;
 }
 
 function allSettled(map: Map<string, Tally>, settled: (t: Tally) => boolean): boolean {

@@ -134,18 +134,9 @@ function split<T>(items: T[], parts: number): T[][] {
  */
 export async function findPolluter(options: PolluterOptions): Promise<PolluterReport> {
   const command = validateCommand(options.command);
-  if (typeof options.victim !== 'string' || options.victim === '') {
-    throw new ArgumentError('victim must be a non-empty test id', { argument: 'victim' });
-  }
-  const granularity = options.granularity ?? 'file';
-  if (granularity !== 'file' && granularity !== 'test') {
-    throw new ArgumentError(`granularity must be 'file' or 'test'; got ${JSON.stringify(granularity)}`, {
-      argument: 'granularity',
-    });
-  }
+  const { victim, granularity } = validateTarget(options);
   const format = resolveFormat(parseFormat(options.format), command);
   const executor = options.executor ?? defaultExecutor();
-  const victim = options.victim;
   const started = performance.now();
   const ownWorkspace = typeof options.workspace === 'string';
   const ws = ownWorkspace
@@ -188,19 +179,42 @@ export async function findPolluter(options: PolluterOptions): Promise<PolluterRe
       options.onProgress?.({ trial: trials.length, tests, victimFailed: failed });
       return failed;
     };
-    let status: PolluterStatus;
-    let polluters: string[] = [];
-    if (await fails([])) status = 'victim-fails-alone';
-    else if (candidates.length === 0 || !(await fails(candidates.map((_, i) => i)))) status = 'not-reproduced';
-    else {
-      polluters = (await ddmin(candidates.length, fails)).map((i) => candidates[i] as string);
-      status = 'found';
-    }
+    const { status, polluters } = await searchPolluters(candidates, fails);
     return { status, victim, polluters, candidates, trials, durationMs: performance.now() - started };
   } finally {
     await session.dispose();
     if (ownWorkspace) await ws.close();
   }
+}
+
+/** The victim's id and the granularity of the search, or an ArgumentError naming the bad one. */
+function validateTarget(options: PolluterOptions): { victim: string; granularity: 'file' | 'test' } {
+  if (typeof options.victim !== 'string' || options.victim === '') {
+    throw new ArgumentError('victim must be a non-empty test id', { argument: 'victim' });
+  }
+  const granularity = options.granularity ?? 'file';
+  if (granularity !== 'file' && granularity !== 'test') {
+    throw new ArgumentError(`granularity must be 'file' or 'test'; got ${JSON.stringify(granularity)}`, {
+      argument: 'granularity',
+    });
+  }
+  return { victim: options.victim, granularity };
+}
+
+/**
+ * The victim alone first, then after every candidate (a polluter must be among them), then a
+ * minimal failing subset by delta debugging. `fails(subset)` runs the subset before the victim.
+ */
+async function searchPolluters(
+  candidates: readonly string[],
+  fails: (subset: number[]) => Promise<boolean>,
+): Promise<{ status: PolluterStatus; polluters: string[] }> {
+  if (await fails([])) return { status: 'victim-fails-alone', polluters: [] };
+  if (candidates.length === 0 || !(await fails(candidates.map((_, i) => i)))) {
+    return { status: 'not-reproduced', polluters: [] };
+  }
+  const polluters = (await ddmin(candidates.length, fails)).map((i) => candidates[i] as string);
+  return { status: 'found', polluters };
 }
 
 function discoverCandidates(record: RunRecord, victim: string, granularity: 'file' | 'test'): string[] {

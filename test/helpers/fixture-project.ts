@@ -1,8 +1,8 @@
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, symlinkSync } from 'node:fs';
-import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { removeLayerDir } from '../../src/base/layer-dir.ts';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const speculateFixtures = join(repoRoot, 'test', 'fixtures', 'speculate');
@@ -21,7 +21,7 @@ export function copyFixture(name: string): { path: string; cleanup: () => Promis
   const path = join(parent, name);
   cpSync(join(speculateFixtures, name), path, { recursive: true });
   linkNodeModules(join(repoRoot, 'node_modules'), join(path, 'node_modules'));
-  return { path, cleanup: () => fs.rm(parent, { recursive: true, force: true }) };
+  return { path, cleanup: () => removeLayerDir(parent) };
 }
 
 export function linkNodeModules(from: string, to: string): void {

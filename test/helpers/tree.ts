@@ -3,6 +3,7 @@ import { mkdtempSync, realpathSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { removeLayerDir } from '../../src/base/layer-dir.ts';
 
 /**
  * A byte-exact description of a tree: every entry's type, mode and content
@@ -59,10 +60,8 @@ export function tempDir(prefix = 'branching-t-'): { path: string; cleanup: () =>
   const path = realpathSync(mkdtempSync(join(tmpdir(), prefix)));
   return {
     path,
-    cleanup: async () => {
-      await fs.chmod(path, 0o700).catch(() => {});
-      await fs.rm(path, { recursive: true, force: true });
-    },
+    // Overlay scratch inside (mode-000 work dirs) goes too; a mount still inside is refused, not deleted through.
+    cleanup: () => removeLayerDir(path),
   };
 }
 

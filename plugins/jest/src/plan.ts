@@ -1,7 +1,6 @@
 // What the runner prepares before any worker starts: a run dir per branched root (under the core's
 // state dir, never in the project), the workers' launcher spec, and one trial of that exact spec, so
 // that a sandbox that cannot work here is a clear reason up front rather than a crashing worker.
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmdirSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import {
@@ -9,10 +8,10 @@ import {
   commonAncestor,
   extraWritableDirs,
   LaunchSpec,
-  launchEnv,
+  launchOnce,
   locateLauncher,
-  parseStatus,
   removeLayerDirSync,
+  sandboxError,
   Workspace,
 } from 'branching';
 import { type BranchingOptions, parseOptions } from './options.ts';
@@ -25,7 +24,7 @@ export interface TestLike {
 
 export interface Plan extends SandboxPlan {
   launcher: string;
-  spec: string;
+  spec: LaunchSpec;
 }
 
 /** The options of every project in this run; a project with invalid options is left to its environment to report. */
@@ -77,29 +76,16 @@ function commitView(root: string, runDir: string): { top: string; dir: string; r
 }
 
 /** Runs the launcher once with the workers' spec plus an overlay mount on scratch dirs. */
-function preflight(launcher: string, spec: string, scratch: string): string | null {
+function preflight(launcher: string, spec: LaunchSpec, scratch: string): string | null {
   const dirs = ['lower', 'upper', 'work', 'merged'].map((d) => join(scratch, d));
   for (const d of dirs) mkdirSync(d, { recursive: true });
   const [lower, upper, work, merged] = dirs;
   try {
-    const result = spawnSync(launcher, [], {
-      env: {
-        PATH: process.env.PATH,
-        ...launchEnv(`${spec}\noverlay\t${merged}\t${lower}\t${upper}\t${work}`, '/bin/true', 3),
-      },
-      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
-      timeout: 10_000,
-    });
-    let status: ReturnType<typeof parseStatus> = null;
-    try {
-      status = parseStatus(result.output?.[3]?.toString() ?? '');
-    } catch {
-      // unreadable: reported below
-    }
+    const trial = spec.clone().overlay({ target: merged, lowers: [lower], upper, work });
+    const { status, detail } = launchOnce(launcher, trial);
     if (status?.ok) return null;
-    if (!status)
-      return `the sandbox launcher gave no status (exit ${result.status}): ${result.stderr?.toString().trim()}`;
-    return `sandbox setup failed: ${status.op}${status.path ? ` ${status.path}` : ''}: ${status.code} (${status.message})`;
+    if (!status) return `the sandbox launcher gave no status (${detail})`;
+    return sandboxError(status).message;
   } finally {
     removeLayerDirSync(scratch);
   }
@@ -132,7 +118,7 @@ function buildSpec(options: BranchingOptions[], runDirs: Record<string, string>,
   for (const dir of new Set(writable)) spec.writable(dir);
   // A PID namespace with a fresh /proc: test code sees no host process (no /proc/<pid>/root).
   spec.pidns().helper([...Object.keys(runDirs), ...Object.values(runDirs)]);
-  return { spec: spec.toString(), network, realViews };
+  return { spec, network, realViews };
 }
 
 /** Everything the workers need, or the reason the sandbox cannot be used. */

@@ -1,4 +1,4 @@
-// Inside a worker born through the sandbox launcher (see runner.ts): the worker has its own mount
+// Inside a worker born through the sandbox launcher (see sandbox-runner.ts): the worker has its own mount
 // namespace and a mount helper. Two core layer stacks move in lockstep: one over the project root
 // (so relative, absolute and __dirname writes all land in the branch) and one over the worker's
 // TMPDIR, a directory whose path never changes for the worker's life (libraries cache

@@ -26,6 +26,8 @@ import { registerWorkerView, unregisterWorkerView } from './sandbox-files.ts';
 import type { SandboxInfo } from './state.ts';
 
 export const POOL_NAME = 'branching';
+/** The launcher's status fd in a sandboxed worker: after stdio and Vitest's IPC channel (fd 3). */
+const STATUS_FD = 4;
 
 /**
  * How messages cross the IPC channel is Vitest's business and changed within 4.0 (early 4.0
@@ -92,12 +94,11 @@ const stateDirs = new Map<string, string>();
 /** commit: true commits from inside the worker: its journal must then sit beside the project. */
 function stateDirOf(root: string, commit: boolean): string {
   const key = `${commit}:${root}`;
-  let dir = stateDirs.get(key);
-  if (!dir) {
-    const stateDir = commit ? core.commitStateRoot(root) : undefined;
-    dir = new core.Workspace(root, { backend: 'clone', stateDir, onNotice: () => {} }).stateDir;
-    stateDirs.set(key, dir);
-  }
+  const known = stateDirs.get(key);
+  if (known) return known;
+  const stateDir = commit ? core.commitStateRoot(root) : undefined;
+  const dir: string = new core.Workspace(root, { backend: 'clone', stateDir, onNotice: () => {} }).stateDir;
+  stateDirs.set(key, dir);
   return dir;
 }
 
@@ -190,9 +191,16 @@ export class SandboxPoolWorker implements PoolWorker {
   async start(): Promise<void> {
     if (this.child) return;
     const available = sandboxProbe();
-    if (available.available && available.launcher) this.child = this.forkSandboxed(available.launcher);
-    else this.child = this.forkPlain(`the namespace sandbox is unavailable: ${available.reason}`);
-    this.pipeOutput(this.child);
+    if (!available.available || !available.launcher) {
+      this.child = this.forkPlain(`the namespace sandbox is unavailable: ${available.reason}`);
+      this.pipeOutput(this.child);
+      return;
+    }
+    const { child, status } = this.forkSandboxed(available.launcher);
+    this.child = child;
+    this.pipeOutput(child);
+    // A failed setup step (a mount, a namespace) is a SandboxError naming it, not a worker that died.
+    await status;
   }
 
   private forkPlain(reason: string): ChildProcess {
@@ -210,7 +218,7 @@ export class SandboxPoolWorker implements PoolWorker {
     return fork(this.entrypoint, [], { env, execArgv: this.execArgv, stdio: 'pipe', serialization: 'advanced' });
   }
 
-  private forkSandboxed(launcher: string): ChildProcess {
+  private forkSandboxed(launcher: string): { child: ChildProcess; status: Promise<unknown> } {
     const stateDir = stateDirOf(this.root, this.options.commit === true);
     const dir = join(runDirFor(stateDir), `w${++workerSeq}`);
     this.dir = dir;
@@ -235,15 +243,15 @@ export class SandboxPoolWorker implements PoolWorker {
         ...this.env,
         TMPDIR: info.tmp,
         BRANCHING_VITEST: JSON.stringify(info),
-        ...core.launchEnv(spec, process.execPath),
+        ...core.launchEnv(spec, process.execPath, STATUS_FD),
       },
       execPath: launcher,
       execArgv: this.execArgv,
-      stdio: 'pipe',
+      stdio: ['pipe', 'pipe', 'pipe', 'ipc', 'pipe'],
       serialization: 'advanced',
     });
     if (child.pid !== undefined) registerWorkerView(dir, child.pid);
-    return child;
+    return { child, status: core.readLaunchStatus(child, STATUS_FD) };
   }
 
   private launchSpec(dir: string, keptDir: string, view: RealView) {

@@ -18,13 +18,13 @@ import { createInterface } from 'node:readline';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { bindRequest, checkHelperReply, overlayRequest, unmountRequest } from '../../src/backends/helper-client.ts';
 import { ArgumentError, isBranchingError, MountError, NamespaceError } from '../../src/base/errors.ts';
+import { removeLayerDirSync } from '../../src/base/layer-dir.ts';
 import type { SandboxError } from '../../src/base/mount-wire.ts';
 import {
   LaunchSpec,
   locateLauncher,
   packageRoot,
   probeSandbox,
-  removeScratch,
   type SpawnSandboxedOptions,
   spawnSandboxed,
 } from '../../src/sandbox/launcher.ts';
@@ -106,7 +106,7 @@ beforeEach(() => {
   dir = realpathSync(mkdtempSync(join(tmpdir(), 'branching-launcher-')));
 });
 afterEach(() => {
-  removeScratch(dir);
+  removeLayerDirSync(dir);
 });
 
 describe('LaunchSpec', () => {
