@@ -11,7 +11,7 @@
 // Without --platform: every npm/<id>. Without --out the binaries land in npm/<id>/ (with a copy of
 // LICENSE); with it, DIR/<id>/ is a complete package directory (manifest, README, LICENSE).
 // --json prints one document: [{ id, dir, files: { name: { bytes, file, machine, needed, glibc,
-// glibcxx } } }]. Exits 1 naming what failed.
+// glibcxx } } }]. Exits 1 naming what failed, 2 when a compiler or node-gyp is not installed.
 import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
@@ -49,6 +49,9 @@ const ALLOWED_NEEDED = /^(libc\.so\.6|libm\.so\.6|libstdc\+\+\.so\.6|libgcc_s\.s
 const FLOORS = { GLIBC: '2.28', GLIBCXX: '3.4.25' };
 const LAUNCHER_FLAGS = ['-static', '-O2', '-s', '-Wall', '-Wextra', '-Werror', '-std=gnu11'];
 
+/** A tool that is not installed (exit 2: the caller may skip rather than fail). */
+class MissingTool extends Error {}
+
 function run(command, args, options = {}) {
   const r = spawnSync(command, args, { encoding: 'utf8', ...options });
   if (r.error) throw new Error(`${command}: ${r.error.message}`);
@@ -63,7 +66,7 @@ function toolchain(cpu) {
   if (!spec) throw new Error(`no toolchain known for cpu ${cpu} (known: ${Object.keys(CPUS).join(', ')})`);
   const prefix = cpu === arch() ? '' : `${spec.triple}-`;
   if (spawnSync(`${prefix}g++`, ['--version'], { stdio: 'ignore' }).status !== 0) {
-    throw new Error(`${prefix}g++ is not installed: \`apt-get install ${spec.apt}\``);
+    throw new MissingTool(`${prefix}g++ is not installed: \`apt-get install ${spec.apt}\``);
   }
   return { ...spec, prefix };
 }
@@ -82,7 +85,7 @@ function buildAddon(tc, version, scratch) {
   // binding.gyp reads the version from ../package.json and resolves node-addon-api from its directory.
   writeFileSync(join(scratch, 'package.json'), JSON.stringify({ name: 'branching', version }));
   const gyp = findNodeGyp();
-  if (!gyp) throw new Error('node-gyp is not installed (`npm install -g node-gyp`)');
+  if (!gyp) throw new MissingTool('node-gyp is not installed (`npm install -g node-gyp`)');
   const env = { ...process.env, NODE_PATH: join(root, 'node_modules') };
   if (tc.prefix)
     Object.assign(env, {
@@ -91,7 +94,9 @@ function buildAddon(tc, version, scratch) {
       LINK: `${tc.prefix}g++`,
       AR: `${tc.prefix}ar`,
     });
-  run(gyp.command, [...gyp.args, 'rebuild', '--directory', native, `--arch=${tc.gyp}`, ...nodedirArgs()], { env });
+  run(gyp.command, [...gyp.args, 'configure', '--directory', native, `--arch=${tc.gyp}`, ...nodedirArgs()], { env });
+  // The addon's target only: the launcher is built static below.
+  run('make', ['-C', join(native, 'build'), 'BUILDTYPE=Release', 'branching'], { env });
   const out = join(native, 'build', 'Release', 'branching.node');
   run(`${tc.prefix}strip`, ['--strip-unneeded', out]);
   return out;
@@ -208,6 +213,6 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     main();
   } catch (err) {
     console.error(`build-prebuilt: ${err.message}`);
-    process.exit(1);
+    process.exit(err instanceof MissingTool ? 2 : 1);
   }
 }
