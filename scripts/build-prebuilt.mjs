@@ -82,11 +82,16 @@ function buildAddon(tc, version, scratch) {
   for (const f of readdirSync(join(root, 'native'))) {
     if (/\.(c|cc|h|gyp)$/.test(f)) copyFileSync(join(root, 'native', f), join(native, f));
   }
-  // binding.gyp reads the version from ../package.json and resolves node-addon-api from its directory.
+  // binding.gyp reads the version from ../package.json and resolves node-addon-api from its directory;
+  // gyp writes build files beside node-addon-api's own .gyp, so it gets a copy (the repository's
+  // may not be writable: tests build as nobody too).
   writeFileSync(join(scratch, 'package.json'), JSON.stringify({ name: 'branching', version }));
+  cpSync(join(root, 'node_modules', 'node-addon-api'), join(scratch, 'node_modules', 'node-addon-api'), {
+    recursive: true,
+  });
   const gyp = findNodeGyp();
   if (!gyp) throw new MissingTool('node-gyp is not installed (`npm install -g node-gyp`)');
-  const env = { ...process.env, NODE_PATH: join(root, 'node_modules') };
+  const env = { ...process.env };
   if (tc.prefix)
     Object.assign(env, {
       CC: `${tc.prefix}gcc`,
