@@ -7,7 +7,7 @@
  * work: no compiler, no install script.
  */
 import { type SpawnSyncOptions, spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -213,7 +213,7 @@ const MANAGERS: Record<string, Manager> = {
 };
 
 /** A fresh consumer project (a space and a non-ASCII character in its path) with the tarballs installed. */
-function installWith(name: string, manager: Manager): string {
+function installWith(name: string, manager: Manager, devDependencies: Record<string, string> = {}): string {
   const dir = join(work, `josé proj ${name}`);
   mkdirSync(join(dir, 'project'), { recursive: true });
   writeFileSync(join(dir, 'project', 'a.txt'), 'from the project\n');
@@ -225,6 +225,7 @@ function installWith(name: string, manager: Manager): string {
     version: '1.0.0',
     private: true,
     dependencies: { branching: relative(tarball('branching')) },
+    devDependencies,
   };
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ ...manifest, ...manager.pin(pins) }, null, 2));
   copyFileSync(join(repoRoot, 'test', 'fixtures', 'packaging', 'check.cjs'), join(dir, 'check.cjs'));
@@ -286,5 +287,22 @@ describe.skipIf(!hostCovered)('installed with --ignore-scripts, the sandbox work
       env,
     });
     expect([sandboxed.status, sandboxed.stdout.trim()], sandboxed.stderr).toEqual([0, '1']);
+  });
+});
+
+describe.skipIf(!hostCovered)('the Vitest plugin from its tarball', () => {
+  it("runs a consumer's tests in the sandbox, each in its own branch", () => {
+    const vitestPackage = join(repoRoot, 'node_modules', 'vitest', 'package.json');
+    const { version: vitest } = JSON.parse(readFileSync(vitestPackage, 'utf8')) as { version: string };
+    const plugin = `file:../tgz/${tarball('vitest-environment-branching').tarball.split('/').at(-1)}`;
+    const dir = installWith('vitest', MANAGERS.npm, { vitest, 'vitest-environment-branching': plugin });
+    cpSync(join(repoRoot, 'test', 'fixtures', 'packaging', 'vitest'), dir, { recursive: true });
+    const r = run(join(dir, 'node_modules', '.bin', 'vitest'), ['run'], {
+      cwd: dir,
+      env: { ...consumerEnv(), CI: '1', NO_COLOR: '1' },
+    });
+    expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(r.stdout).toMatch(/Tests\s+2 passed \(2\)/);
+    expect(existsSync(join(dir, 'tests', 'written.txt'))).toBe(false);
   });
 });
