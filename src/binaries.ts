@@ -12,7 +12,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The platforms with a prebuilt package (npm/<id>/ in the repository). */
@@ -136,6 +136,8 @@ export function binaryCandidates(kind: BinaryKind, context: BinaryContext = defa
   if (dir) {
     const file = join(dir, BINARY_FILES[kind]);
     const source = 'BRANCHING_NATIVE_DIR';
+    // Relative to what? The cwd changes (sandboxed children start elsewhere): absolute only.
+    if (!isAbsolute(dir)) return [{ source, file, state: 'absent', detail: 'not an absolute path' }];
     return [
       existsSync(file)
         ? { source, file, state: 'usable', detail: null }

@@ -120,6 +120,8 @@ describe('binary resolution', () => {
       },
     ]);
     expect(r.reason).toContain('tried BRANCHING_NATIVE_DIR');
+    const relative = resolveBinary('launcher', context({ env: { BRANCHING_NATIVE_DIR: 'npm/linux-x64-gnu' } }));
+    expect(relative.reason).toContain('npm/linux-x64-gnu/branching-launcher: not an absolute path');
   });
 
   it('names the C library of this process in the platform id', () => {
