@@ -10,7 +10,8 @@
 // As an install script it never fails the install: the library then runs on the portable clone
 // backend and says why (BRANCHING_MUST_WORK=1 makes it fail). Run by hand, a failure exits 1.
 import { spawnSync } from 'node:child_process';
-import { existsSync, realpathSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -24,13 +25,23 @@ const OUTPUTS = {
   ...(process.platform === 'linux' ? { 'branching-launcher': ['launcher.c', 'errname.h'] } : {}),
 };
 
+const sha256 = (path) => createHash('sha256').update(readFileSync(path)).digest('hex');
+const STAMP = join(release, 'sources.json');
+
+/** The sources' hashes, recorded beside the binaries: a rewrite with the same content is not a change. */
+function sourceHashes() {
+  const names = [...new Set(Object.values(OUTPUTS).flat())];
+  return Object.fromEntries(names.map((name) => [name, sha256(join(nativeDir, name))]));
+}
+
 function stale() {
-  return Object.entries(OUTPUTS).some(([out, sources]) => {
-    const file = join(release, out);
-    if (!existsSync(file)) return true;
-    const built = statSync(file).mtimeMs;
-    return sources.some((s) => statSync(join(nativeDir, s)).mtimeMs > built);
-  });
+  if (Object.keys(OUTPUTS).some((out) => !existsSync(join(release, out)))) return true;
+  try {
+    const recorded = JSON.parse(readFileSync(STAMP, 'utf8'));
+    return Object.entries(sourceHashes()).some(([name, hash]) => recorded[name] !== hash);
+  } catch {
+    return true;
+  }
 }
 
 /** node-gyp: npm's (lifecycle scripts get npm_config_node_gyp), one beside this node, or PATH's. */
@@ -85,6 +96,7 @@ function main() {
   const result = spawnSync(gyp.command, [...gyp.args, 'rebuild', '--directory', nativeDir, ...nodedirArgs()], {
     stdio: 'inherit',
   });
+  if (result.status === 0) writeFileSync(STAMP, `${JSON.stringify(sourceHashes(), null, 2)}\n`);
   if (result.status !== 0) {
     fail(
       result.error

@@ -10,6 +10,7 @@
  * or no place has one, the reason names every place tried and the exact fix: never a silent
  * fallback to another binary.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join } from 'node:path';
@@ -95,18 +96,38 @@ export interface BinaryContext {
 
 const defaultContext = (): BinaryContext => ({ root: packageRoot(), env: process.env, platform: platformId() });
 
+const sha256 = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+/**
+ * The source of `file` that changed since it was built, or null. build-native.mjs records the
+ * sources' hashes beside the binaries (sources.json): a checkout or a rebase that rewrites a file
+ * with the same content changes nothing. A binary newer than that record was built some other
+ * way (node-gyp by hand), and then a source newer than the binary is what counts.
+ */
+function changedSource(kind: BinaryKind, root: string, file: string): string | null {
+  const stamp = join(dirname(file), 'sources.json');
+  const built = statSync(file).mtimeMs;
+  let hashes: Record<string, string> | null = null;
+  try {
+    if (statSync(stamp).mtimeMs >= built) hashes = JSON.parse(readFileSync(stamp, 'utf8')) as Record<string, string>;
+  } catch {
+    // no record: dates decide
+  }
+  for (const name of SOURCES[kind]) {
+    const src = join(root, 'native', name);
+    if (!existsSync(src)) continue;
+    if (hashes ? hashes[name] !== sha256(src) : statSync(src).mtimeMs > built) return name;
+  }
+  return null;
+}
+
 function localCandidate(kind: BinaryKind, root: string | null): Candidate {
   const source = 'the local build';
   if (!root) return { source, file: null, state: 'absent', detail: 'no package root found' };
   const file = join(root, 'native', 'build', 'Release', BINARY_FILES[kind]);
   if (!existsSync(file)) return { source, file, state: 'absent', detail: 'not built' };
-  const built = statSync(file).mtimeMs;
-  for (const name of SOURCES[kind]) {
-    const src = join(root, 'native', name);
-    if (existsSync(src) && statSync(src).mtimeMs > built) {
-      return { source, file, state: 'stale', detail: `older than native/${name}, which changed after the build` };
-    }
-  }
+  const changed = changedSource(kind, root, file);
+  if (changed) return { source, file, state: 'stale', detail: `native/${changed} changed after the build` };
   return { source, file, state: 'usable', detail: null };
 }
 

@@ -3,6 +3,7 @@
  * dirs with real files: every place tried is named, a stale or foreign binary is never used, and
  * each reason carries the fix.
  */
+import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,8 +96,23 @@ describe('binary resolution', () => {
     utimesSync(local, past, past);
     const stale = resolveBinary('launcher', context());
     expect(stale.file).toBeNull();
-    expect(stale.reason).toContain(`the sandbox launcher ${local} is stale (older than native/launcher.c`);
+    expect(stale.reason).toContain(
+      `the sandbox launcher ${local} is stale (native/launcher.c changed after the build)`,
+    );
     expect(stale.reason).toContain('rebuild it with `node');
+  });
+
+  it("goes by the sources' recorded hashes where build-native.mjs left them, not by their dates", () => {
+    const local = join(root, 'native', 'build', 'Release', 'branching-launcher');
+    writeFileSync(local, '');
+    const hash = (text: string) => createHash('sha256').update(text).digest('hex');
+    const stamp = join(root, 'native', 'build', 'Release', 'sources.json');
+    writeFileSync(stamp, JSON.stringify({ 'launcher.c': hash(''), 'errname.h': hash('') }));
+    // Rewritten with the same content after the build (a checkout, a rebase): still current.
+    writeFileSync(join(root, 'native', 'launcher.c'), '');
+    expect(resolveBinary('launcher', context())).toMatchObject({ file: local, reason: null });
+    writeFileSync(join(root, 'native', 'launcher.c'), '/* changed */');
+    expect(resolveBinary('launcher', context()).reason).toContain('(native/launcher.c changed after the build)');
   });
 
   it('refuses a platform package of another version', () => {
