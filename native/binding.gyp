@@ -5,6 +5,8 @@
     {
       'target_name': 'branching',
       'sources': ['branching.cc'],
+      # The loader compares it with the package's version to tell a stale binary (see src/binaries.ts).
+      'defines': ['BRANCHING_VERSION=<!(node -p "require(\'../package.json\').version")'],
       'dependencies': ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],
       'cflags': ['-Wall', '-Wextra', '-Werror'],
       'cflags_cc': ['-Wall', '-Wextra', '-Werror'],

@@ -34,7 +34,27 @@ extern "C" {
 #include "errname.h"
 }
 
+// The package version this binary was built for (binding.gyp passes it from package.json), so that
+// the loader can tell a stale binary from a current one.
+#define BRANCHING_STR2(x) #x
+#define BRANCHING_STR(x) BRANCHING_STR2(x)
+
 namespace {
+
+#ifdef __linux__
+// glibc 2.33 gave stat, fstat, lstat, fstatat and mknod versioned symbols of their own (before, they
+// were inline wrappers of __xstat & co.), so calling them from a binary built with a newer glibc
+// requires 2.33 at load time. The system calls themselves keep the prebuilt addon loadable down to
+// glibc 2.28, Node 20's own floor. The kernel's struct stat is glibc's on every 64-bit Linux.
+int StatAt(int dirfd, const char *path, struct stat *st, int flags) {
+#ifdef SYS_newfstatat
+  return static_cast<int>(syscall(SYS_newfstatat, dirfd, path, st, flags));
+#else
+  return fstatat(dirfd, path, st, flags);
+#endif
+}
+int StatFd(int fd, struct stat *st) { return StatAt(fd, "", st, AT_EMPTY_PATH); }
+#endif
 
 Napi::Error ErrnoError(Napi::Env env, int err, const char *syscall, const std::string *path = nullptr,
                        const std::string *dest = nullptr) {
@@ -108,7 +128,7 @@ Napi::Value CloneFile(const Napi::CallbackInfo &info) {
   do in = open(src.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY); while (in < 0 && errno == EINTR);
   if (in < 0) Throw(env, errno, "open", &src);
   struct stat st;
-  if (fstat(in, &st) < 0) {
+  if (StatFd(in, &st) < 0) {
     int e = errno;
     close(in);
     Throw(env, e, "fstat", &src);
@@ -183,7 +203,7 @@ Napi::Value CopyFile(const Napi::CallbackInfo &info) {
   do in = open(src.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW); while (in < 0 && errno == EINTR);
   if (in < 0) Throw(env, errno, "open", &src);
   struct stat st;
-  if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
+  if (StatFd(in, &st) < 0 || !S_ISREG(st.st_mode)) {
     int e = S_ISREG(st.st_mode) ? errno : EINVAL;
     close(in);
     Throw(env, e, "copyfile", &src, &dest);
@@ -247,7 +267,7 @@ Napi::Value RemoveTree(const Napi::CallbackInfo &info) {
   std::string path = Str(info, 0, "path");
 #ifdef __linux__
   struct stat root;
-  if (lstat(path.c_str(), &root) < 0) {
+  if (StatAt(AT_FDCWD, path.c_str(), &root, AT_SYMLINK_NOFOLLOW) < 0) {
     if (errno == ENOENT) return env.Undefined();
     Throw(env, errno, "lstat", &path);
   }
@@ -279,7 +299,7 @@ Napi::Value RemoveTree(const Napi::CallbackInfo &info) {
     }
     struct stat st;
     bool isDir = type == DT_DIR;
-    if (type == DT_UNKNOWN && fstatat(fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) isDir = S_ISDIR(st.st_mode);
+    if (type == DT_UNKNOWN && StatAt(fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) isDir = S_ISDIR(st.st_mode);
     if (!isDir) {
       if (unlinkat(fd, name.c_str(), 0) < 0 && errno != ENOENT) {
         int e = errno;
@@ -288,7 +308,7 @@ Napi::Value RemoveTree(const Napi::CallbackInfo &info) {
       }
       continue;
     }
-    if (fstatat(fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) st.st_mode = 0, st.st_dev = root.st_dev;
+    if (StatAt(fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) st.st_mode = 0, st.st_dev = root.st_dev;
     if (st.st_dev != root.st_dev) {
       close(fd);
       Throw(env, EXDEV, "rmdir", &path);  // a mount inside: unmount it first, never delete through it
@@ -431,12 +451,12 @@ Napi::Value Renameat2(const Napi::CallbackInfo &info) {
 #endif
 }
 
-// mknod(path, S_IFCHR|0000, makedev(0, 0)): an overlayfs whiteout. Allowed
+// mknod(path, S_IFCHR|0000, makedev(0, 0)), as the system call (see StatAt): an overlayfs whiteout. Allowed
 // without CAP_MKNOD since Linux 5.8 (also inside a user namespace).
 Napi::Value MknodWhiteout(const Napi::CallbackInfo &info) {
   std::string path = Str(info, 0, "path");
 #ifdef __linux__
-  if (mknod(path.c_str(), S_IFCHR | 0000, makedev(0, 0)) < 0) Throw(info.Env(), errno, "mknod", &path);
+  if (syscall(SYS_mknodat, AT_FDCWD, path.c_str(), S_IFCHR | 0000, 0) < 0) Throw(info.Env(), errno, "mknod", &path);
   return info.Env().Undefined();
 #else
   NoSys(info.Env(), "mknod", &path);
@@ -525,6 +545,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mknodWhiteout", Napi::Function::New(env, MknodWhiteout, "mknodWhiteout"));
   exports.Set("helperCall", Napi::Function::New(env, HelperCall, "helperCall"));
   exports.Set("constants", Constants(env));
+  exports.Set("version", Napi::String::New(env, BRANCHING_STR(BRANCHING_VERSION)));
   return exports;
 }
 

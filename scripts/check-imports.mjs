@@ -45,7 +45,8 @@ function layerOf(file) {
   const rel = relative(root, file);
   if (rel.startsWith('plugins/')) return 'plugins';
   const top = relative(join(root, 'src'), file).split('/')[0];
-  if (top === 'addon.ts' || top === 'native.d.ts') return 'addon';
+  // binaries.ts finds the files the addon and the launcher are loaded from.
+  if (top === 'addon.ts' || top === 'native.d.ts' || top === 'binaries.ts') return 'addon';
   if (top === 'index.ts') return 'index';
   return top;
 }

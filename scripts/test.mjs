@@ -28,6 +28,8 @@ const UNPRIVILEGED_SUITES = [
   'test/patterns/options.test.ts',
   // The Vitest plugin: sandbox and clone-fallback runs of the real Vitest.
   'test/plugins/vitest',
+  // The packed tarballs installed with --ignore-scripts: most users are not root.
+  'test/packaging',
 ];
 /**
  * As nobody, these run inside `branching run` (as an agent would), where the
@@ -130,6 +132,18 @@ const imports = spawnSync(process.execPath, [join(root, 'scripts', 'check-import
   stdio: 'inherit',
 });
 if (imports.status !== 0) process.exit(1);
+
+// The native addon and launcher (the local build the library prefers) must match the sources:
+// rebuilt when older than them, as the loader would otherwise refuse them as stale.
+const native = spawnSync(process.execPath, [join(root, 'scripts', 'build-native.mjs'), '--if-stale'], {
+  cwd: root,
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
+if (native.status !== 0) {
+  // Without a compiler the suite still runs: the native tests then skip, naming the reason.
+  console.error('native build failed (`npm run build:native` says why)');
+  if (process.env.BRANCHING_MUST_WORK === '1') process.exit(1);
+}
 
 // Child-process tests run the built bundle: build it from the current sources first.
 const build = spawnSync(process.execPath, [join(root, 'node_modules', 'tsup', 'dist', 'cli-default.js')], {

@@ -1,51 +1,67 @@
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
+import { type BinaryContext, fixFor, packageRoot, platformId, readVersion, resolveBinary } from './binaries.ts';
 import type { NativeBinding } from './native.js';
 
 export type { NativeBinding };
 
-interface NativeLoad {
+export interface NativeLoad {
   binding: NativeBinding | null;
   /** Why the addon is unavailable, for notices; null when it loaded. */
   reason: string | null;
+  /** The file that was loaded, or that failed to; null when none was found. */
+  file: string | null;
+  /** Where it came from: `BRANCHING_NATIVE_DIR`, `the local build` or the platform package's name. */
+  source: string | null;
 }
 
 let cached: NativeLoad | undefined;
 
 /**
- * Loads native/build/Release/branching.node. Both src/ and dist/ sit one
- * level below the package root, so one relative URL serves the sources (under
- * Vitest) and the bundles. A missing addon is not an error: the library runs
- * on the portable backend and says why.
+ * Loads branching.node from the first place that has one (src/binaries.ts). A missing addon is
+ * not an error: the library runs on the portable backend and says why. A present one that does
+ * not load, or was built for another version, says exactly what failed and how to fix it.
  */
 export function loadNative(): NativeLoad {
   if (cached) return cached;
   if (process.env.BRANCHING_NO_NATIVE === '1') {
-    cached = { binding: null, reason: 'the native addon is disabled by BRANCHING_NO_NATIVE=1' };
+    cached = {
+      binding: null,
+      reason: 'the native addon is disabled by BRANCHING_NO_NATIVE=1',
+      file: null,
+      source: null,
+    };
     return cached;
   }
+  cached = loadFrom({ root: packageRoot(), env: process.env, platform: platformId() });
+  return cached;
+}
+
+/** One load, without the cache: for tests that point it at other places. */
+export function loadFrom(context: BinaryContext): NativeLoad {
+  const found = resolveBinary('addon', context);
+  if (!found.file) return { binding: null, reason: found.reason, file: null, source: found.source };
+  const { file, source } = found;
   // In the CJS bundle import.meta.url is tsup's shim, which believes it runs in a browser when a
   // global `document` exists (jsdom and happy-dom test environments define one): __filename is right.
   const here = typeof __filename === 'string' ? pathToFileURL(__filename).href : import.meta.url;
-  const require = createRequire(here);
-  // fileURLToPath, not URL.pathname: a path with a space or a non-ASCII character stays a path.
-  const file = fileURLToPath(new URL('../native/build/Release/branching.node', here));
+  let binding: NativeBinding;
   try {
-    cached = { binding: require(file) as NativeBinding, reason: null };
+    binding = createRequire(here)(file) as NativeBinding;
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const detail = e.message.split('\n')[0];
-    // A missing file is "not built"; anything else (a stale or foreign .node) says exactly what failed.
-    const missing = e.code === 'MODULE_NOT_FOUND' && !existsSync(file);
-    cached = {
-      binding: null,
-      reason: missing
-        ? `the native addon is not built (${file}); run \`npm rebuild branching\` with a C++ compiler available`
-        : `the native addon ${file} does not load (${detail}); rebuild it with \`npm rebuild branching\``,
-    };
+    // The real load error (a foreign architecture, a missing shared library, an old glibc), first line only.
+    const detail = (err as Error).message.split('\n')[0];
+    const reason = `the native addon ${file} (${source}) does not load (${detail}); ${fixFor(source!, context)}`;
+    return { binding: null, reason, file, source };
   }
-  return cached;
+  const expected = context.root ? readVersion(context.root) : null;
+  if (expected && binding.version !== expected) {
+    const built =
+      typeof binding.version === 'string' ? `built for branching ${binding.version}` : 'built by an older branching';
+    const reason = `the native addon ${file} (${source}) is stale (${built}, this is ${expected}); ${fixFor(source!, context)}`;
+    return { binding: null, reason, file, source };
+  }
+  return { binding, reason: null, file, source };
 }
 
 export function native(): NativeBinding | null {

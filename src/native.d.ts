@@ -38,6 +38,8 @@ export interface NativeBinding {
    * when the helper is gone.
    */
   helperCall(fd: number, request: string): string;
+  /** The package version the binary was built for (from package.json at build time). */
+  readonly version: string;
   /** Numeric constants of this platform (MS_*, MNT_*, UMOUNT_NOFOLLOW, RENAME_*, XATTR_*, LOCK_*). */
   readonly constants: Readonly<Record<string, number>>;
 }

@@ -18,7 +18,7 @@ const options: Options[] = [
     target: 'node20',
     platform: 'node',
     external: ['branching'],
-    sourcemap: true,
+    sourcemap: false,
     clean: true,
     splitting: false,
   },

@@ -17,7 +17,7 @@ const options: Options[] = [
     dts: { entry: { index: 'plugins/vitest/src/index.ts', plugin: 'plugins/vitest/src/plugin.ts' } },
     target: 'node20',
     platform: 'node',
-    sourcemap: true,
+    sourcemap: false,
     clean: true,
     splitting: false,
     external: ['branching', 'vitest', /^vitest\//],

@@ -11,7 +11,7 @@
  * {"ok":false,"op","errno","code","path","message"}.
  */
 
-import { native } from '../addon.ts';
+import { loadNative } from '../addon.ts';
 import { MountError } from '../base/errors.ts';
 import {
   checkSpecPath,
@@ -77,8 +77,8 @@ export class HelperClient {
   }
 
   private call(request: string): void {
-    const binding = native();
-    if (!binding) throw new MountError('the mount helper needs the native addon, which is not built');
+    const { binding, reason } = loadNative();
+    if (!binding) throw new MountError(`the mount helper needs the native addon: ${reason}`);
     let reply: string;
     try {
       reply = binding.helperCall(this.fd, request);

@@ -23,7 +23,7 @@ import {
 import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { native } from '../addon.ts';
+import { loadNative, native } from '../addon.ts';
 import type { Change } from '../base/changes.ts';
 import { hasErrno, MountError } from '../base/errors.ts';
 import { mountsUnder, removeLayerDir, removeLayerDirSync } from '../base/layer-dir.ts';
@@ -184,8 +184,8 @@ export function chooseMounter(env: NodeJS.ProcessEnv = process.env, { refresh = 
 function computeMounter(env: NodeJS.ProcessEnv): MounterChoice {
   if (process.platform !== 'linux')
     return { mounter: null, reason: `overlayfs is Linux-only (this is ${process.platform})` };
-  const binding = native();
-  if (!binding) return { mounter: null, reason: 'the native addon is not built, so nothing can mount' };
+  const { binding, reason } = loadNative();
+  if (!binding) return { mounter: null, reason: `nothing can mount without the native addon: ${reason}` };
   if (process.getuid?.() === 0 && hasCap(CAP_SYS_ADMIN) && hasCap(CAP_DAC_OVERRIDE)) {
     const direct = new DirectMounter(inInitialUserNs());
     const failure = tryDirectMount(direct);

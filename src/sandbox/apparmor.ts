@@ -62,7 +62,7 @@ function apparmorFinding(value: string | null, sysRoot: string, launcher: string
   if (value === null || value === '0') return null;
   // The sysctl exists whenever AppArmor is built in; it only bites when the LSM is enabled.
   if (readSetting(sysRoot, 'module', 'apparmor', 'parameters', 'enabled') === 'N') return null;
-  const profile = apparmorProfileFor(launcher ?? '/path/to/native/build/Release/branching-launcher');
+  const profile = apparmorProfileFor(launcher ?? '/path/to/node_modules/@branching/linux-x64-gnu/branching-launcher');
   return {
     sysctl: `${APPARMOR_SYSCTL}=${value}`,
     reason: APPARMOR_REASON,

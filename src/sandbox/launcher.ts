@@ -10,11 +10,10 @@
  * ':' and so cannot contain one.
  */
 import { type ChildProcess, type StdioOptions, spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { ArgumentError, isBranchingError, NamespaceError } from '../base/errors.ts';
 import { removeLayerDirSync } from '../base/layer-dir.ts';
 import {
@@ -25,20 +24,10 @@ import {
   parseStatus,
   sandboxError,
 } from '../base/mount-wire.ts';
+import { packageRoot, resolveBinary } from '../binaries.ts';
 import { blameRestriction, detectUsernsRestriction, type UsernsRestriction } from './apparmor.ts';
 
-/** The nearest ancestor directory of this module with a package.json named "branching" (src/sandbox and dist/ differ in depth). */
-export function packageRoot(from: string = fileURLToPath(import.meta.url)): string | null {
-  for (let dir = dirname(from); ; dir = dirname(dir)) {
-    try {
-      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown };
-      if (pkg.name === 'branching') return dir;
-    } catch {
-      // no (readable) package.json here: keep walking up
-    }
-    if (dirname(dir) === dir) return null;
-  }
-}
+export { packageRoot };
 
 export interface LauncherLocation {
   path: string | null;
@@ -49,9 +38,9 @@ export interface LauncherLocation {
 let located: LauncherLocation | undefined;
 
 /**
- * native/build/Release/branching-launcher of this package, or why there is
- * none. BRANCHING_LAUNCHER names another one (an installed copy with a stable
- * path for an AppArmor profile, or a missing one to see the fallback).
+ * The launcher from the first place that has one (src/binaries.ts), or why there is none.
+ * BRANCHING_LAUNCHER names one binary instead (an installed copy with a stable path for an
+ * AppArmor profile, or a missing one to see the fallback).
  */
 export function locateLauncher(): LauncherLocation {
   if (located) return located;
@@ -67,16 +56,8 @@ export function locateLauncher(): LauncherLocation {
       : { path: null, reason: `BRANCHING_LAUNCHER=${chosen} does not exist` };
     return located;
   }
-  const root = packageRoot();
-  const path = root ? join(root, 'native', 'build', 'Release', 'branching-launcher') : null;
-  if (!path || !existsSync(path)) {
-    located = {
-      path: null,
-      reason: 'the sandbox launcher is not built; run `npm rebuild branching` with a C compiler available',
-    };
-  } else {
-    located = { path, reason: null };
-  }
+  const { file, reason } = resolveBinary('launcher');
+  located = { path: file, reason };
   return located;
 }
 

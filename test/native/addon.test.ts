@@ -10,7 +10,7 @@ import { requireFeature } from '../helpers/require-feature.ts';
 const { binding, reason } = loadNative();
 const hasAddon = requireFeature('the native addon', binding !== null, reason);
 const n = binding!;
-const addonFile = new URL('../../native/build/Release/branching.node', import.meta.url).pathname;
+const addonFile = loadNative().file ?? 'branching.node';
 
 function expectSystemError(fn: () => unknown, code: string, syscall: string, path?: string): NodeJS.ErrnoException {
   let caught: unknown;

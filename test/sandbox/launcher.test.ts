@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadNative } from '../../src/addon.ts';
 import { bindRequest, checkHelperReply, overlayRequest, unmountRequest } from '../../src/backends/helper-client.ts';
 import { ArgumentError, isBranchingError, MountError, NamespaceError } from '../../src/base/errors.ts';
 import { removeLayerDirSync } from '../../src/base/layer-dir.ts';
@@ -38,7 +39,8 @@ const hasOverlay = hasNs && requireFeature('overlayfs in a user namespace', prob
 const hasPidns = hasNs && requireFeature('PID namespaces', probe.pidns, probe.reason);
 const hasNetns = hasNs && requireFeature('network namespaces', probe.netns, probe.reason);
 const isRoot = process.getuid?.() === 0;
-const addonFile = new URL('../../native/build/Release/branching.node', import.meta.url).pathname;
+// The addon the library itself loads (the local build in a checkout).
+const addonFile = loadNative().file ?? 'branching.node';
 
 interface RunResult {
   code: number | null;

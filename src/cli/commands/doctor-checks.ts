@@ -31,8 +31,8 @@ const check = (id: string, title: string, status: CheckStatus, detail: string, f
   fixes && fixes.length > 0 ? { id, title, status, detail, fixes } : { id, title, status, detail };
 
 export function nativeAddonCheck(): Check {
-  const { binding, reason } = loadNative();
-  if (binding) return check('native-addon', 'native addon', 'ok', 'loaded native/build/Release/branching.node');
+  const { binding, reason, file, source } = loadNative();
+  if (binding) return check('native-addon', 'native addon', 'ok', `loaded ${file} (${source})`);
   return check('native-addon', 'native addon', 'missing', reason ?? 'not loaded');
 }
 
