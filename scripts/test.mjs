@@ -40,6 +40,9 @@ const UNPRIVILEGED_LAUNCHED_SUITES = [
   'test/core',
   'test/backends',
   // The escape batteries again, from a sandbox nested in `branching run`.
+  'test/process/escape.test.ts',
+  'test/plugins/vitest/escape.test.ts',
+  'test/plugins/jest/escape.test.ts',
 ];
 /**
  * Files of the directories above whose subject does not depend on the uid (version checks, option
