@@ -87,4 +87,5 @@ export {
   speculate,
 } from './suite/speculate.ts';
 export { seededRandom, wilsonInterval } from './suite/stats.ts';
-export type { Framework, TestSpec } from './suite/test-runner.ts';
+export type { TestSpec } from './suite/suite-run.ts';
+export type { Framework } from './suite/test-report.ts';

@@ -12,7 +12,7 @@ import {
   type PreparedCandidate,
   prepareCandidates,
 } from './patch.ts';
-import { type ResolvedTest, resolveTest, runSuite, type SuiteRun, type TestSpec } from './test-runner.ts';
+import { type ResolvedTest, resolveTest, runSuite, type SuiteRun, type TestSpec } from './suite-run.ts';
 import { failingAtBaseline, judge } from './verdict.ts';
 
 export type CandidateState =

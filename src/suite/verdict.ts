@@ -1,4 +1,4 @@
-import type { TestOutcome } from './test-runner.ts';
+import type { TestOutcome } from './suite-run.ts';
 
 export interface Verdict {
   passed: boolean;

@@ -12,7 +12,8 @@ import {
   type SpeculateOutcome,
   speculate,
 } from '../../suite/speculate.ts';
-import { frameworkOfCommand, type TestSpec } from '../../suite/test-runner.ts';
+import type { TestSpec } from '../../suite/suite-run.ts';
+import { frameworkOfCommand } from '../../suite/test-report.ts';
 import { type Command, EXIT, UsageError } from '../command.ts';
 import { parseDuration } from '../duration.ts';
 

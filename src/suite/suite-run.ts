@@ -5,8 +5,18 @@ import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { ArgumentError, TimeoutError } from '../base/errors.ts';
 import { SuiteError } from './errors.ts';
 import type { SuiteExecutor, SuiteExit } from './executor.ts';
+import {
+  countTests,
+  detectFramework,
+  type Framework,
+  type ReportEntry,
+  readJestReport,
+  reporterArgs,
+  shorten,
+  type TestStatus,
+} from './test-report.ts';
 
-export type Framework = 'vitest' | 'jest';
+export type { Framework, TestStatus };
 
 /**
  * The test suite that judges candidates:
@@ -27,13 +37,11 @@ export interface ResolvedTest {
   args: string[];
 }
 
-export type TestStatus = 'passed' | 'failed' | 'skipped';
-
 export interface TestOutcome {
   id: string;
   status: TestStatus;
-  /** `file`: a test file that failed as a whole (did not load, or crashed outside any test). */
-  kind: 'test' | 'file' | 'command';
+  /** `file`: a test file's own entry (see ReportEntry); `command`: a plain command's exit status. */
+  kind: ReportEntry['kind'] | 'command';
   /** The first failure message, shortened. */
   message?: string;
 }
@@ -81,7 +89,7 @@ export function resolveTest(spec: unknown, workspace: string): ResolvedTest {
     );
   }
   const kind =
-    framework === 'auto' ? detectFramework(workspace, command as string[] | undefined) : (framework as Framework);
+    framework === 'auto' ? frameworkOf(workspace, command as string[] | undefined) : (framework as Framework);
   const argv = (command as string[] | undefined) ?? [process.execPath, resolveRunnerBin(kind, workspace)];
   return { kind, argv, args: args as string[] };
 }
@@ -90,38 +98,9 @@ function isCommand(value: unknown): value is string[] {
   return Array.isArray(value) && value.length > 0 && value.every((a) => typeof a === 'string') && value[0] !== '';
 }
 
-/** Which framework a command launches, judging by its words (`npx vitest run`, `node_modules/.bin/jest`). */
-export function frameworkOfCommand(command: readonly string[]): Framework | null {
-  for (const word of command) {
-    const base = word.split(/[\\/]/).pop() ?? '';
-    if (/^vitest(\.m?js)?$/.test(base)) return 'vitest';
-    if (/^jest(\.js)?$/.test(base)) return 'jest';
-  }
-  return null;
-}
-
-/** `auto`: the command's words, then the project's package.json, then its config files. */
-function detectFramework(workspace: string, command: string[] | undefined): Framework {
-  const fromCommand = command ? frameworkOfCommand(command) : null;
-  if (fromCommand) return fromCommand;
-  const pkgFile = join(workspace, 'package.json');
-  if (existsSync(pkgFile)) {
-    try {
-      const pkg = JSON.parse(readFileSync(pkgFile, 'utf8'));
-      const deps = { ...pkg.dependencies, ...pkg.devDependencies };
-      if ('vitest' in deps) return 'vitest';
-      if ('jest' in deps || pkg.jest !== undefined) return 'jest';
-      const script = String(pkg.scripts?.test ?? '');
-      const fromScript = frameworkOfCommand(script.split(/\s+/));
-      if (fromScript) return fromScript;
-    } catch {
-      // An unreadable package.json: fall through to config files.
-    }
-  }
-  for (const ext of ['ts', 'mts', 'js', 'mjs', 'cjs']) {
-    if (existsSync(join(workspace, `vitest.config.${ext}`))) return 'vitest';
-    if (existsSync(join(workspace, `jest.config.${ext}`))) return 'jest';
-  }
+function frameworkOf(workspace: string, command: string[] | undefined): Framework {
+  const found = detectFramework(workspace, command);
+  if (found) return found;
   throw new ArgumentError(
     `cannot tell which test framework ${workspace} uses (no vitest or jest in package.json or config files): pass test.framework or test.command`,
     { argument: 'test.framework', path: workspace, code: 'ERR_SPECULATE_UNKNOWN_FRAMEWORK' },
@@ -157,9 +136,9 @@ export function suiteArgv(test: ResolvedTest, reportFile: string): string[] {
   if (test.kind === 'vitest') {
     // `run` (no watch mode) must be the first word after the bin; a user's command usually has it.
     const subcommand = test.argv.includes('run') ? [] : ['run'];
-    return [...test.argv, ...subcommand, ...test.args, '--reporter=json', `--outputFile=${reportFile}`];
+    return [...test.argv, ...subcommand, ...test.args, ...reporterArgs('vitest', reportFile)];
   }
-  return [...test.argv, ...test.args, '--ci', '--json', `--outputFile=${reportFile}`];
+  return [...test.argv, ...test.args, '--ci', ...reporterArgs('jest', reportFile)];
 }
 
 export interface RunSuiteOptions {
@@ -230,11 +209,6 @@ function describeExit(exit: SuiteExit): string {
   return exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
 }
 
-function shorten(text: string, max = 2000): string {
-  const trimmed = text.trim();
-  return trimmed.length > max ? `${trimmed.slice(0, max)}…` : trimmed;
-}
-
 async function readReport(
   file: string,
   exit: SuiteExit,
@@ -242,96 +216,21 @@ async function readReport(
   kind: Framework,
   label: string,
 ): Promise<SuiteRun> {
-  const output = shorten(exit.stderrTail || exit.stdoutTail, 1500);
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch {
+  const entries = await readJestReport(file, projectDir, `${label}: ${kind}`);
+  if (entries === null) {
+    const output = shorten(exit.stderrTail || exit.stdoutTail, 1500);
     const crashed = exit.signal !== null;
     throw new SuiteError(
       `${label}: ${kind} ${crashed ? `crashed (${describeExit(exit)})` : `exited with ${describeExit(exit)}`} without writing its JSON report${output ? `; its output ends with:\n${output}` : ''}`,
       { code: crashed ? 'ERR_SUITE_CRASHED' : 'ERR_SUITE_NO_REPORT', path: file },
     );
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new SuiteError(
-      `${label}: ${kind}'s report is not JSON (${(err as Error).message}); it starts with ${JSON.stringify(text.slice(0, 80))}`,
-      { code: 'ERR_SUITE_REPORT_INVALID', path: file, cause: err },
-    );
-  }
-  return { ...parseJestShapedReport(json, projectDir, label, file), exit };
+  return { ...outcomesOf(entries), exit };
 }
 
-interface AssertionJson {
-  fullName?: string;
-  title?: string;
-  ancestorTitles?: string[];
-  status?: string;
-  failureMessages?: string[];
-}
-
-interface FileJson {
-  name?: string;
-  status?: string;
-  message?: string;
-  assertionResults?: AssertionJson[];
-}
-
-/**
- * Vitest's JSON reporter and Jest's --json write the same shape:
- * `testResults[]` (files: name, status, message) each with `assertionResults[]`
- * (ancestorTitles, title, status, failureMessages). Test ids are
- * `<file relative to the project> > <describe> > <test>`, stable across branches.
- */
-export function parseJestShapedReport(
-  json: unknown,
-  projectDir: string,
-  label: string,
-  file = '',
-): Omit<SuiteRun, 'exit'> {
-  const files = (json as { testResults?: unknown })?.testResults;
-  if (!Array.isArray(files)) {
-    throw new SuiteError(`${label}: the JSON report has no testResults array`, {
-      code: 'ERR_SUITE_REPORT_INVALID',
-      path: file,
-    });
-  }
+/** A parsed report as a judge reads it: outcomes by id, and counts of tests. */
+export function outcomesOf(entries: ReportEntry[]): Omit<SuiteRun, 'exit'> {
   const tests = new Map<string, TestOutcome>();
-  const counts = { passed: 0, failed: 0, skipped: 0 };
-  for (const f of files as FileJson[]) {
-    const rel = relativeTestFile(f.name ?? '?', projectDir);
-    const assertions = Array.isArray(f.assertionResults) ? f.assertionResults : [];
-    for (const a of assertions) {
-      const title = [...(a.ancestorTitles ?? []), a.title ?? a.fullName ?? '?'].join(' > ');
-      const id = `${rel} > ${title}`;
-      const status = statusOf(a.status);
-      counts[status]++;
-      const message = status === 'failed' ? shorten((a.failureMessages ?? []).join('\n'), 1000) : undefined;
-      tests.set(id, { id, status, kind: 'test', message });
-    }
-    // A file that failed although none of its tests did: it did not load, or failed outside any test.
-    const fileFailed = f.status === 'failed' && !assertions.some((a) => statusOf(a.status) === 'failed');
-    tests.set(rel, {
-      id: rel,
-      status: fileFailed ? 'failed' : 'passed',
-      kind: 'file',
-      message: fileFailed ? shorten(f.message ?? 'the test file failed', 1000) : undefined,
-    });
-  }
-  return { tests, counts };
-}
-
-/** A Jest-shaped report's status word (also Vitest's json reporter) as ours. */
-export function statusOf(status: string | undefined): TestStatus {
-  if (status === 'passed') return 'passed';
-  if (status === 'failed') return 'failed';
-  return 'skipped'; // pending, skipped, todo, disabled
-}
-
-function relativeTestFile(name: string, projectDir: string): string {
-  const rel = relative(projectDir, name);
-  return (rel.startsWith('..') || isAbsolute(rel) ? name : rel).split(sep).join('/');
+  for (const { file: _file, ...outcome } of entries) tests.set(outcome.id, outcome);
+  return { tests, counts: countTests(entries) };
 }
