@@ -41,6 +41,12 @@ export interface SuiteExit {
   stderrTail: string;
 }
 
+/** How runs are isolated, as reports state it: sandboxed or not, and why. */
+export interface Isolation {
+  sandboxed: boolean;
+  reason: string;
+}
+
 /**
  * How a suite run is executed: ProcessGroupExecutor runs a plain child process
  * in its own process group with cwd = the branch directory; SandboxExecutor
@@ -51,6 +57,8 @@ export interface SuiteExecutor {
   /** Where the project's files appear to the processes started for this branch (their cwd). */
   projectPath(branchDir: string, workspaceDir: string): string;
   run(request: SuiteRequest): Promise<SuiteExit>;
+  /** How its runs are isolated (an executor without it is reported as not sandboxed). */
+  isolation?(): Isolation;
 }
 
 const TAIL_BYTES = 8192;
@@ -145,6 +153,10 @@ async function reapGroup(pgid: number): Promise<void> {
 export class ProcessGroupExecutor implements SuiteExecutor {
   projectPath(branchDir: string): string {
     return branchDir;
+  }
+
+  isolation(): Isolation {
+    return { sandboxed: false, reason: 'a plain process group in the branch directory (ProcessGroupExecutor)' };
   }
 
   run(request: SuiteRequest): Promise<SuiteExit> {
@@ -267,10 +279,18 @@ async function endGroup(pgid: number, output: ReturnType<typeof boundedOutput>):
  * path is then the branch directory.
  */
 export class SandboxExecutor implements SuiteExecutor {
-  private readonly sandboxed = probeSandbox().available;
+  private readonly probe = probeSandbox();
+  private readonly sandboxed = this.probe.available;
 
   projectPath(branchDir: string, workspaceDir: string): string {
     return this.sandboxed ? workspaceDir : branchDir;
+  }
+
+  isolation(): Isolation {
+    if (this.sandboxed) {
+      return { sandboxed: true, reason: 'user, mount and PID namespaces; the branch is mounted at the project path' };
+    }
+    return { sandboxed: false, reason: `a plain process group in the branch directory: ${this.probe.reason}` };
   }
 
   async run(request: SuiteRequest): Promise<SuiteExit> {

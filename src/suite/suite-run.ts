@@ -1,14 +1,16 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, isAbsolute, join, relative, sep } from 'node:path';
+import { delimiter, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { ArgumentError, TimeoutError } from '../base/errors.ts';
 import { SuiteError } from './errors.ts';
 import type { SuiteExecutor, SuiteExit } from './executor.ts';
+import { inSubdir } from './flaky-exec.ts';
 import {
   countTests,
   detectFramework,
   type Framework,
+  frameworkOfCommand,
   type ReportEntry,
   readJestReport,
   reporterArgs,
@@ -32,6 +34,8 @@ export type TestSpec =
 /** A validated TestSpec, with the framework (or `command`) decided. */
 export interface ResolvedTest {
   kind: Framework | 'command';
+  /** The subdirectory of the workspace the command runs in ('' for the workspace itself), '/'-separated. */
+  cwd: string;
   /** argv prefix: the runner or the command; `{report}` is appended by the runner for frameworks. */
   argv: string[];
   args: string[];
@@ -42,6 +46,8 @@ export interface TestOutcome {
   status: TestStatus;
   /** `file`: a test file's own entry (see ReportEntry); `command`: a plain command's exit status. */
   kind: ReportEntry['kind'] | 'command';
+  /** The test file, relative to where the command ran (none for a plain command). */
+  file?: string;
   /** The first failure message, shortened. */
   message?: string;
 }
@@ -55,8 +61,12 @@ export interface SuiteRun {
 const FRAMEWORKS: readonly string[] = ['vitest', 'jest'];
 const COMMAND_ID = '(command)';
 
-/** Validates a TestSpec and decides the framework; nothing runs yet. */
-export function resolveTest(spec: unknown, workspace: string): ResolvedTest {
+/**
+ * Validates a TestSpec and decides the framework; nothing runs yet. `cwd` is the subdirectory of the
+ * workspace the command runs in (a package of a monorepo); detection and the runner's bin start there.
+ */
+export function resolveTest(spec: unknown, workspace: string, cwd = ''): ResolvedTest {
+  const runDir = join(workspace, checkCwd(cwd, workspace));
   if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) {
     throw new ArgumentError('test must be { framework, args } or { command: [...] }', {
       argument: 'test',
@@ -80,7 +90,8 @@ export function resolveTest(spec: unknown, workspace: string): ResolvedTest {
         code: 'ERR_SPECULATE_NO_TEST_COMMAND',
       });
     }
-    return { kind: 'command', argv: command as string[], args: args as string[] };
+    checkProgram((command as string[])[0]!, runDir);
+    return { kind: 'command', cwd, argv: command as string[], args: args as string[] };
   }
   if (framework !== 'auto' && !FRAMEWORKS.includes(framework as string)) {
     throw new ArgumentError(
@@ -88,10 +99,57 @@ export function resolveTest(spec: unknown, workspace: string): ResolvedTest {
       { argument: 'test.framework', code: 'ERR_SPECULATE_UNKNOWN_FRAMEWORK' },
     );
   }
-  const kind =
-    framework === 'auto' ? frameworkOf(workspace, command as string[] | undefined) : (framework as Framework);
-  const argv = (command as string[] | undefined) ?? [process.execPath, resolveRunnerBin(kind, workspace)];
-  return { kind, argv, args: args as string[] };
+  const kind = framework === 'auto' ? frameworkOf(runDir, command as string[] | undefined) : (framework as Framework);
+  if (command !== undefined) checkProgram((command as string[])[0]!, runDir);
+  const argv = (command as string[] | undefined) ?? [process.execPath, resolveRunnerBin(kind, runDir, workspace)];
+  return { kind, cwd, argv, args: args as string[] };
+}
+
+function checkCwd(cwd: unknown, workspace: string): string {
+  const parts = typeof cwd === 'string' ? cwd.split('/') : [];
+  const valid =
+    typeof cwd === 'string' &&
+    (cwd === '' || (!isAbsolute(cwd) && !parts.some((p) => p === '..' || p === '' || p === '.')));
+  if (!valid) {
+    throw new ArgumentError(
+      `cwd must be a relative path inside the workspace, without '.' or '..'; got ${JSON.stringify(cwd)}`,
+      {
+        argument: 'cwd',
+      },
+    );
+  }
+  const dir = join(workspace, cwd as string);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new ArgumentError(`cwd ${JSON.stringify(cwd)} is not a directory of ${workspace}`, {
+      argument: 'cwd',
+      path: dir,
+    });
+  }
+  return cwd as string;
+}
+
+/** The test command's program must exist before any branch does: on PATH, or as a path from where it runs. */
+function checkProgram(program: string, runDir: string): void {
+  const candidates = program.includes('/')
+    ? [resolve(runDir, program)]
+    : (process.env.PATH ?? '')
+        .split(delimiter)
+        .filter(Boolean)
+        .map((dir) => join(dir, program));
+  if (candidates.some((file) => isExecutable(file))) return;
+  throw new ArgumentError(
+    `the test command ${JSON.stringify(program)} was not found ${program.includes('/') ? `from ${runDir}` : 'on PATH'}`,
+    { argument: 'test.command', path: program, code: 'ERR_SPECULATE_NO_TEST_COMMAND' },
+  );
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
 }
 
 function isCommand(value: unknown): value is string[] {
@@ -111,21 +169,23 @@ function frameworkOf(workspace: string, command: string[] | undefined): Framewor
  * The runner's bin script, found like Node resolves packages: node_modules in the workspace and
  * its ancestors. A bin inside the workspace is given relative to it, so each branch runs its own copy.
  */
-function resolveRunnerBin(framework: Framework, workspace: string): string {
-  for (let dir = workspace; ; dir = dirname(dir)) {
+function resolveRunnerBin(framework: Framework, runDir: string, workspace: string): string {
+  for (let dir = runDir; ; dir = dirname(dir)) {
     const pkgFile = join(dir, 'node_modules', framework, 'package.json');
     if (existsSync(pkgFile)) {
       const pkg = JSON.parse(readFileSync(pkgFile, 'utf8'));
       const bin = typeof pkg.bin === 'string' ? pkg.bin : pkg.bin?.[framework];
       const abs = join(dirname(pkgFile), bin);
-      const rel = relative(workspace, abs);
-      return rel.startsWith('..') || isAbsolute(rel) ? abs : `.${sep}${rel}`;
+      const inWorkspace = relative(workspace, abs);
+      if (inWorkspace.startsWith('..') || isAbsolute(inWorkspace)) return abs;
+      const rel = relative(runDir, abs);
+      return rel.startsWith('..') ? rel : `.${sep}${rel}`;
     }
     if (dirname(dir) === dir) break;
   }
-  throw new ArgumentError(`${framework} is not installed for ${workspace} (no node_modules/${framework} found)`, {
+  throw new ArgumentError(`${framework} is not installed for ${runDir} (no node_modules/${framework} found)`, {
     argument: 'test.framework',
-    path: workspace,
+    path: runDir,
     code: 'ERR_SPECULATE_RUNNER_MISSING',
   });
 }
@@ -141,8 +201,45 @@ export function suiteArgv(test: ResolvedTest, reportFile: string): string[] {
   return [...test.argv, ...test.args, '--ci', ...reporterArgs('jest', reportFile)];
 }
 
+/**
+ * The argv of a first-stage run: only the test files related to `files` (absolute paths of changed
+ * sources and of test files to include), through `vitest related` or `jest --findRelatedTests`.
+ * Null when the command gives no handle for it (a plain command, a vitest behind a script).
+ */
+export function relatedArgv(test: ResolvedTest, files: string[], reportFile: string): string[] | null {
+  if (test.kind === 'command') return null;
+  if (test.kind === 'jest') {
+    return [
+      ...test.argv,
+      ...test.args,
+      '--ci',
+      '--findRelatedTests',
+      ...files,
+      '--passWithNoTests',
+      ...reporterArgs('jest', reportFile),
+    ];
+  }
+  const at = test.argv.findIndex((word) => frameworkOfCommand([word]) === 'vitest');
+  if (at < 0) return null;
+  const rest = test.argv.slice(at + 1);
+  if (rest[0] === 'run') rest.shift();
+  return [
+    ...test.argv.slice(0, at + 1),
+    'related',
+    '--run',
+    ...rest,
+    ...test.args,
+    ...files,
+    ...reporterArgs('vitest', reportFile),
+  ];
+}
+
 export interface RunSuiteOptions {
   test: ResolvedTest;
+  /** Run only the tests related to these files (absolute paths as the run sees them); see relatedArgv. */
+  related?: string[];
+  /** Called once the suite's processes are gone, before its report is read. */
+  onExit?: (exit: SuiteExit) => void;
   executor: SuiteExecutor;
   branchDir: string;
   workspaceDir: string;
@@ -164,17 +261,18 @@ export async function runSuite(options: RunSuiteOptions): Promise<SuiteRun> {
     const privateTmp = join(scratch, 'tmp');
     await fs.mkdir(privateTmp);
     const reportFile = join(scratch, 'report.json');
-    const argv = suiteArgv(test, reportFile);
+    const argv = (options.related && relatedArgv(test, options.related, reportFile)) || suiteArgv(test, reportFile);
     const exit = await executor.run({
       branchDir: options.branchDir,
       workspaceDir: options.workspaceDir,
       writable: [scratch],
-      argv,
+      argv: inSubdir(argv, test.cwd),
       env: { ...process.env, TMPDIR: privateTmp, TMP: privateTmp, TEMP: privateTmp, CI: process.env.CI ?? '1' },
       timeoutMs: options.timeoutMs,
       signal: options.signal,
       onStart: options.onStart,
     });
+    options.onExit?.(exit);
     if (exit.aborted) throw options.signal?.reason ?? new Error('aborted');
     if (exit.timedOut) {
       throw new TimeoutError(
@@ -184,7 +282,7 @@ export async function runSuite(options: RunSuiteOptions): Promise<SuiteRun> {
     }
     const projectDir = executor.projectPath(options.branchDir, options.workspaceDir);
     if (test.kind === 'command') return commandRun(exit);
-    const run = await readReport(reportFile, exit, projectDir, test.kind, options.label);
+    const run = await readReport(reportFile, exit, join(projectDir, test.cwd), test.kind, options.label);
     // Messages name the branch's private path; the user knows the project by its own.
     if (projectDir !== options.workspaceDir) {
       for (const t of run.tests.values())
@@ -231,6 +329,6 @@ async function readReport(
 /** A parsed report as a judge reads it: outcomes by id, and counts of tests. */
 export function outcomesOf(entries: ReportEntry[]): Omit<SuiteRun, 'exit'> {
   const tests = new Map<string, TestOutcome>();
-  for (const { file: _file, ...outcome } of entries) tests.set(outcome.id, outcome);
+  for (const entry of entries) tests.set(entry.id, { ...entry });
   return { tests, counts: countTests(entries) };
 }
