@@ -8,7 +8,7 @@ import { Workspace } from '../core/workspace.ts';
 import { CancelScope, Limiter } from '../patterns/engine.ts';
 import { BaselineCache, type BaselineRecord, baselineFromReport, uncommittedChanges } from './baseline.ts';
 import { diffStat } from './diffstat.ts';
-import { type Isolation, SandboxExecutor, type SuiteExecutor } from './executor.ts';
+import { type Isolation, SandboxExecutor, type SuiteExecutor, type SuiteExit } from './executor.ts';
 import {
   applyCandidate,
   type Candidate,
@@ -25,7 +25,8 @@ import {
   type SuiteRun,
   type TestSpec,
 } from './suite-run.ts';
-import { failingAtBaseline, judge, judgeSubset } from './verdict.ts';
+import { countTests } from './test-report.ts';
+import { failingAtBaseline, judge, judgeSubset, matchesTest } from './verdict.ts';
 
 export type CandidateState =
   | 'queued'
@@ -420,26 +421,34 @@ class Speculation {
 
   private async runCandidate(c: PreparedCandidate): Promise<void> {
     const r = this.results[c.index];
-    if (!(await this.slots.acquire(this.scope.signal))) return this.settle(r, 'cancelled');
-    let holdsSlot = true;
-    const releaseSlot = () => {
-      if (holdsSlot) this.slots.release();
-      holdsSlot = false;
-    };
+    let started = false;
     try {
-      const branch = await this.applyInBranch(c, r);
-      if (!(await this.passesFirstStage(c, r, branch, releaseSlot))) return this.settle(r, 'failed');
-      if (!holdsSlot) {
-        if (!(await this.slots.acquire(this.scope.signal))) throw this.scope.reason;
-        holdsSlot = true;
-      }
-      const full = (await this.runStage(c, r, branch, 'full')) as SuiteRun;
-      releaseSlot();
+      const { branch, first } = await this.inSlot(async () => {
+        started = true;
+        const branch = await this.applyInBranch(c, r);
+        return { branch, first: this.staged ? await this.runStage(c, r, branch, this.relatedTo(r)) : null };
+      });
+      if (this.staged && !(await this.survivesFirstStage(c, r, branch, first))) return this.settle(r, 'failed');
+      const full = (await this.inSlot(() => this.runStage(c, r, branch, null))) as SuiteRun;
       await this.decide(r, full);
     } catch (err) {
+      if (!started && this.scope.cancelled) return this.settle(r, 'cancelled');
       await this.recordFailure(r, err);
+    }
+  }
+
+  /** Frameworks only: a plain command has no handle on which tests run. */
+  private get staged(): boolean {
+    return this.options.staged !== false && this.test.kind !== 'command';
+  }
+
+  /** Runs `fn` in one of the maxParallel suite slots; throws the scope's reason when cancelled while waiting. */
+  private async inSlot<T>(fn: () => Promise<T>): Promise<T> {
+    if (!(await this.slots.acquire(this.scope.signal))) throw this.scope.reason;
+    try {
+      return await fn();
     } finally {
-      releaseSlot();
+      this.slots.release();
     }
   }
 
@@ -459,55 +468,84 @@ class Speculation {
   }
 
   /**
-   * Stage 1: only the test files related to what the candidate changed (and, once the baseline is
-   * known, the files of the tests it must fix). A failing test rejects the candidate only if it
-   * passed at baseline or is a mustPass test, which may mean waiting for the baseline: the slot is
-   * given back first. Passing here proves nothing; only the full suite can pass a candidate.
+   * Stage 1 ran the test files related to what the candidate changed (and those of the mustPass
+   * tests, when the baseline was already known). Judged against the baseline, without a slot while
+   * waiting for it: a test that passed at baseline and fails, or a failing mustPass test, rejects the
+   * candidate. The files of mustPass tests it did not cover run next, still before the full suite.
+   * Passing here proves nothing; only the full suite can pass a candidate.
    */
-  private async passesFirstStage(
+  private async survivesFirstStage(
     c: PreparedCandidate,
     r: CandidateResult,
     branch: Branch,
-    releaseSlot: () => void,
+    first: SuiteRun | null,
   ): Promise<boolean> {
-    if (this.options.staged === false || this.test.kind === 'command') return true;
-    const first = await this.runStage(c, r, branch, 'related');
-    if (first === null) return true;
-    releaseSlot();
-    if (![...first.tests.values()].some((t) => t.status === 'failed')) return true;
     const baseline = await this.baselineReady;
+    if (first && !this.judgeStage(r, baseline, first)) return false;
+    const ran = new Set([...(first?.tests.values() ?? [])].map((t) => t.file));
+    const uncovered = [...this.mustPassFiles(baseline)].filter((f) => !ran.has(f));
+    if (uncovered.length === 0) return true;
+    const testFiles = this.inWorkspace(uncovered);
+    const second = await this.inSlot(() => this.runStage(c, r, branch, { changed: [], testFiles }));
+    return second === null || this.judgeStage(r, baseline, second, first);
+  }
+
+  private judgeStage(r: CandidateResult, baseline: BaselineRecord, run: SuiteRun, earlier?: SuiteRun | null): boolean {
     this.update(r, 'judging');
-    const verdict = judgeSubset(baseline.tests, first.tests, this.mustPass);
+    const tests = new Map([...(earlier?.tests ?? []), ...run.tests]);
+    const verdict = judgeSubset(baseline.tests, tests, this.mustPass);
+    r.counts = countTests(tests.values());
     r.regressions = verdict.regressions;
     r.stillFailing = verdict.stillFailing;
     r.fixed = verdict.fixed;
     return verdict.passed;
   }
 
-  /** One suite run of the candidate in a child branch; null for a related stage that found no related test. */
+  /** The files (relative to where the suite runs) holding baseline tests that a mustPass entry names. */
+  private mustPassFiles(baseline: BaselineRecord): Set<string> {
+    const files = new Set<string>();
+    for (const t of baseline.tests.values()) {
+      if (t.file && this.mustPass.some((entry) => matchesTest(t.id, entry))) files.add(t.file);
+    }
+    return files;
+  }
+
+  /** Test files as the suite names them (relative to cwd) made relative to the workspace. */
+  private inWorkspace(files: Iterable<string>): string[] {
+    return [...files].map((f) => (this.test.cwd ? `${this.test.cwd}/${f}` : f));
+  }
+
+  /** What stage 1 relates to: the changed files, and the mustPass tests' files once the baseline is known. */
+  private relatedTo(r: CandidateResult): RelatedFiles {
+    const known = this.baseline.state === 'done' ? this.baselineRecord : null;
+    return { changed: r.changedFiles, testFiles: known ? this.inWorkspace(this.mustPassFiles(known)) : [] };
+  }
+
+  /**
+   * One suite run of the candidate in a child branch: the full suite (`related` null), or only the
+   * tests related to some files; a related run that found no test returns null.
+   */
   private async runStage(
     c: PreparedCandidate,
     r: CandidateResult,
     branch: Branch,
-    stage: 'related' | 'full',
+    related: RelatedFiles | null,
   ): Promise<SuiteRun | null> {
+    const files = related && existingFiles(related, branch);
+    if (files?.length === 0) return null;
     this.update(r, 'running');
     const run = await this.inBranchOf(branch, 'test-run', (t) =>
       this.suite(t, `candidate ${c.name}`, {
-        related: stage === 'related' ? this.relatedFiles(r, t) : undefined,
+        related: files?.map((f) => join(this.executor.projectPath(t.path, this.ws.path), f)),
         onStart: ({ pgid }) => {
           r.pgid = pgid;
           this.emit(r);
         },
-        onExit: (exit) => {
-          if (exit.aborted && this.stoppedAt !== null) {
-            this.losersGoneMs = Math.max(this.losersGoneMs ?? 0, performance.now() - this.stoppedAt);
-          }
-        },
+        onExit: (exit) => this.noteLoserGone(exit),
       }),
     );
-    if (stage === 'related' && run.counts.passed + run.counts.failed + run.counts.skipped === 0) return null;
-    r.stage = stage;
+    if (related && run.counts.passed + run.counts.failed + run.counts.skipped === 0) return null;
+    r.stage = related ? 'related' : 'full';
     r.durationMs = (r.durationMs ?? 0) + run.exit.durationMs;
     r.counts = run.counts;
     r.failures = [...run.tests.values()]
@@ -517,15 +555,10 @@ class Speculation {
     return run;
   }
 
-  /** Absolute paths, as the run sees the project: the changed files that still exist, and the known failing tests' files. */
-  private relatedFiles(r: CandidateResult, testBranch: Branch): string[] {
-    const project = this.executor.projectPath(testBranch.path, this.ws.path);
-    const changed = r.changedFiles.filter((f) => existsSync(join(testBranch.path, f))).map((f) => join(project, f));
-    const failing = new Set<string>();
-    for (const t of this.baselineRecord?.tests.values() ?? []) {
-      if (t.status === 'failed' && t.file) failing.add(join(project, this.test.cwd, t.file));
+  private noteLoserGone(exit: SuiteExit): void {
+    if (exit.aborted && this.stoppedAt !== null) {
+      this.losersGoneMs = Math.max(this.losersGoneMs ?? 0, performance.now() - this.stoppedAt);
     }
-    return [...changed, ...failing];
   }
 
   /** The full suite's verdict against the baseline; a pass commits (firstWins) or competes (bestOf). */
@@ -644,6 +677,17 @@ class Speculation {
       },
     };
   }
+}
+
+/** Files a related run starts from, relative to the workspace: changed files and test files. */
+interface RelatedFiles {
+  changed: string[];
+  testFiles: string[];
+}
+
+/** The files of `related` that exist in the candidate's branch, relative to the workspace. */
+function existingFiles(related: RelatedFiles, branch: Branch): string[] {
+  return [...related.changed, ...related.testFiles].filter((f) => existsSync(join(branch.path, f)));
 }
 
 /** bestOf's order: higher score, then fewer changed lines, then the faster run, then the earlier candidate. */

@@ -151,7 +151,11 @@ export async function readJestReport(file: string, projectDir: string, label: st
 }
 
 /** Passed, failed and skipped tests (file entries are not tests). */
-export function countTests(entries: Iterable<ReportEntry>): { passed: number; failed: number; skipped: number } {
+export function countTests(entries: Iterable<{ kind: string; status: TestStatus }>): {
+  passed: number;
+  failed: number;
+  skipped: number;
+} {
   const counts = { passed: 0, failed: 0, skipped: 0 };
   for (const e of entries) if (e.kind === 'test') counts[e.status]++;
   return counts;
