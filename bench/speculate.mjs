@@ -62,7 +62,7 @@ function writeProject(dir) {
   git(dir, 'commit', '-qm', 'fixture');
 }
 
-/** The four candidates as `git diff` writes them, real fix last. */
+/** The candidates as `git diff` writes them, by name. */
 function writePatches(dir, patchDir) {
   mkdirSync(patchDir, { recursive: true });
   const edits = {
@@ -70,15 +70,17 @@ function writePatches(dir, patchDir) {
     'breaks-another': ['src/mod5.js', moduleSource(5).replace('x + 5', 'x + 6')],
     partial: ['src/math.js', MUL.replace('return a + b;', 'return a > 0 && b > 0 ? a * b : a + b;')],
     real: ['src/math.js', MUL.replace('return a + b;', 'return a * b;')],
+    // Not one of the four: a candidate whose tests never end, alive when the winner is known.
+    hang: ['src/mod7.js', moduleSource(7).replace('return x + 7;', 'while (true) {}')],
   };
-  const files = [];
+  const files = {};
   for (const [name, [file, content]] of Object.entries(edits)) {
     const before = readFileSync(join(dir, file), 'utf8');
     writeFileSync(join(dir, file), content);
     const patch = join(patchDir, `${name}.diff`);
     writeFileSync(patch, git(dir, 'diff'));
     writeFileSync(join(dir, file), before);
-    files.push(patch);
+    files[name] = patch;
   }
   return files;
 }
@@ -114,7 +116,9 @@ function checkFixed(dir) {
 async function repetition() {
   const work = benchDir('branching-bench-spec-');
   try {
-    const patches = writePatches(freshProject(work, 'patches-src'), join(work, 'patches'));
+    const files = writePatches(freshProject(work, 'patches-src'), join(work, 'patches'));
+    const patches = ['no-op', 'breaks-another', 'partial', 'real'].map((name) => files[name]);
+    const hang = files.hang;
     const candidates = patches.map((patchFile) => ({ patchFile }));
     const test = { framework: 'vitest' };
     const seqDir = freshProject(work, 'seq');
@@ -127,6 +131,15 @@ async function repetition() {
     const warmDir = freshProject(work, 'warm');
     const best = await bestOf({ workspace: warmDir, candidates, test, maxParallel: PARALLEL, dryRun: true });
     if (best.winner?.name !== 'real.diff' || best.baseline.source !== 'run') throw new Error('--best cold went wrong');
+    // A dry run on the cached baseline: the hanging candidate is killed when the real fix wins.
+    const kill = await speculate({
+      workspace: warmDir,
+      candidates: [{ patchFile: hang }, candidates[3]],
+      test,
+      maxParallel: PARALLEL,
+      dryRun: true,
+    });
+    if (kill.winner?.name !== 'real.diff' || kill.candidates[0].state !== 'killed') throw new Error('the kill run went wrong');
     const warm = await speculate({ workspace: warmDir, candidates, test, maxParallel: PARALLEL });
     if (warm.winner?.name !== 'real.diff' || warm.baseline.source !== 'cache') throw new Error('first-wins warm went wrong');
     checkFixed(warmDir);
@@ -137,7 +150,7 @@ async function repetition() {
       firstColdMs: cold.timings.commitMs,
       firstWarmMs: warm.timings.commitMs,
       bestColdMs: best.timings.totalMs,
-      losersGoneMs: [cold.timings.losersGoneMs, warm.timings.losersGoneMs].filter((x) => x !== null),
+      losersGoneMs: [cold, kill, warm].map((o) => o.timings.losersGoneMs).filter((x) => x !== null),
       stages,
     };
   } finally {
