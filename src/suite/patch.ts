@@ -19,7 +19,7 @@ export type PatchFunction = (dir: string) => unknown;
  * - a function `(dir) => …` that edits the branch directory (or `{ apply }`).
  * The object forms take an optional `name` shown in progress and reports.
  */
-export type Candidate =
+export type PatchCandidate =
   | string
   | PatchFunction
   | { diff: string; name?: string }

@@ -11,9 +11,9 @@ import { diffStat } from './diffstat.ts';
 import { type Isolation, SandboxExecutor, type SuiteExecutor, type SuiteExit } from './executor.ts';
 import {
   applyCandidate,
-  type Candidate,
   type CandidateKind,
   checkCandidates,
+  type PatchCandidate,
   type PreparedCandidate,
   prepareCandidates,
 } from './patch.ts';
@@ -103,10 +103,10 @@ export type ProgressEvent =
   /** Said once: what the run does differently than one might assume (a dirty tree, an uncached baseline). */
   | { type: 'notice'; message: string };
 
-export interface SpeculateOptions {
+export interface SuiteSpeculateOptions {
   /** A Workspace, or the project's path (then opened, and closed at the end). */
   workspace: Workspace | string;
-  candidates: Candidate[];
+  candidates: PatchCandidate[];
   test: TestSpec;
   /** Commit the first candidate that passes and kill the rest (default true). */
   firstWins?: boolean;
@@ -134,7 +134,7 @@ export interface SpeculateOptions {
   staged?: boolean;
 }
 
-export interface BestOfOptions extends Omit<SpeculateOptions, 'firstWins'> {
+export interface BestOfOptions extends Omit<SuiteSpeculateOptions, 'firstWins'> {
   /** Higher is better; default: the number of passing tests. Ties: fewer changed lines, then the faster run. */
   score?: (candidate: CandidateResult) => number;
 }
@@ -166,7 +166,7 @@ export interface SpeculateOutcome {
 }
 
 /** Runs every candidate in its own branch against the suite; commits the first that passes (firstWins) or the best. */
-export async function speculate(options: SpeculateOptions): Promise<SpeculateOutcome> {
+export async function speculate(options: SuiteSpeculateOptions): Promise<SpeculateOutcome> {
   const firstWins = options.firstWins ?? true;
   return new Speculation(options, firstWins ? 'first-wins' : 'best-of', undefined).run();
 }
@@ -179,7 +179,7 @@ export async function bestOf(options: BestOfOptions): Promise<SpeculateOutcome> 
   return new Speculation(options, 'best-of', options.score).run();
 }
 
-function checkOptions(options: SpeculateOptions): void {
+function checkOptions(options: SuiteSpeculateOptions): void {
   if (options === null || typeof options !== 'object')
     throw new ArgumentError('options must be an object', { argument: 'options' });
   const { maxParallel, timeout, mustPass, baselineFrom } = options;
@@ -255,7 +255,7 @@ class Speculation {
   private fatal: unknown = null;
 
   constructor(
-    private readonly options: SpeculateOptions,
+    private readonly options: SuiteSpeculateOptions,
     private readonly mode: 'first-wins' | 'best-of',
     private readonly score: ((c: CandidateResult) => number) | undefined,
   ) {

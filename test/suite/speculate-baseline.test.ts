@@ -3,7 +3,7 @@ import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { Workspace } from '../../src/core/workspace.ts';
-import { type ProgressEvent, type SpeculateOptions, speculate } from '../../src/suite/speculate.ts';
+import { type ProgressEvent, type SuiteSpeculateOptions, speculate } from '../../src/suite/speculate.ts';
 import { tempDir, writeTree } from '../helpers/tree.ts';
 
 const gitEnv = {
@@ -33,7 +33,7 @@ afterEach(async () => {
 });
 
 /** A dry run: the workspace stays as it is, so a second run sees the same content. */
-function run(extra: Partial<SpeculateOptions> = {}) {
+function run(extra: Partial<SuiteSpeculateOptions> = {}) {
   const notices: string[] = [];
   const outcome = speculate({
     workspace: ws,

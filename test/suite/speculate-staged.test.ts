@@ -42,30 +42,31 @@ describe.each(['vitest', 'jest'] as const)('staged evaluation (%s)', (framework)
     expect(outcome.committed).toBe(false);
     expect(await snapshot(p.path)).toEqual(before);
   });
+});
 
-  test('stage 1 rejects a candidate on its related tests; --best ranks the survivors on the full suite', async () => {
-    const p = copyFixture(`staged-${framework}`);
-    cleanups.push(p.cleanup);
-    const outcome = await bestOf({
-      workspace: p.path,
-      candidates: [{ patchFile: patchFile('wrong') }, fixAndBreak(p.path), { patchFile: patchFile('right') }],
-      test: { framework },
-      maxParallel: 2,
-    });
-    const c = outcome.candidates;
-    // Rejected on the related tests alone: mul still fails, and the greeting test never ran.
-    expect(byName(c, 'wrong.diff')).toMatchObject({
-      state: 'failed',
-      stage: 'related',
-      stillFailing: ['test/mul.test.js > multiplies'],
-      counts: { passed: 1, failed: 1, skipped: 0 },
-    });
-    expect(byName(c, 'fixes mul, breaks greeting')).toMatchObject({ state: 'failed', stage: 'full' });
-    expect(byName(c, 'right.diff')).toMatchObject({
-      state: 'winner',
-      stage: 'full',
-      counts: { passed: 3, failed: 0, skipped: 0 },
-    });
-    expect(readFileSync(join(p.path, 'src/math.js'), 'utf8')).toContain('return a * b;');
+// Jest's related stage rejecting early is in speculate.test.ts (wrong, partial, breaking).
+test('stage 1 rejects a candidate on its related tests; --best ranks the survivors on the full suite', async () => {
+  const p = copyFixture('staged-vitest');
+  cleanups.push(p.cleanup);
+  const outcome = await bestOf({
+    workspace: p.path,
+    candidates: [{ patchFile: patchFile('wrong') }, fixAndBreak(p.path), { patchFile: patchFile('right') }],
+    test: { framework: 'vitest' },
+    maxParallel: 2,
   });
+  const c = outcome.candidates;
+  // Rejected on the related tests alone: mul still fails, and the greeting test never ran.
+  expect(byName(c, 'wrong.diff')).toMatchObject({
+    state: 'failed',
+    stage: 'related',
+    stillFailing: ['test/mul.test.js > multiplies'],
+    counts: { passed: 1, failed: 1, skipped: 0 },
+  });
+  expect(byName(c, 'fixes mul, breaks greeting')).toMatchObject({ state: 'failed', stage: 'full' });
+  expect(byName(c, 'right.diff')).toMatchObject({
+    state: 'winner',
+    stage: 'full',
+    counts: { passed: 3, failed: 0, skipped: 0 },
+  });
+  expect(readFileSync(join(p.path, 'src/math.js'), 'utf8')).toContain('return a * b;');
 });

@@ -2,14 +2,14 @@ import { readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ArgumentError, isBranchingError } from '../../base/errors.ts';
-import type { Candidate } from '../../suite/patch.ts';
+import type { PatchCandidate } from '../../suite/patch.ts';
 import { toErrorReport, toReport } from '../../suite/report.ts';
 import {
   bestOf,
   type CandidateResult,
   type ProgressEvent,
-  type SpeculateOptions,
   type SpeculateOutcome,
+  type SuiteSpeculateOptions,
   speculate,
 } from '../../suite/speculate.ts';
 import type { TestSpec } from '../../suite/suite-run.ts';
@@ -91,7 +91,7 @@ async function runParsed(name: CommandName, argv: string[]): Promise<number> {
   process.once('SIGINT', onSigint);
   process.once('SIGTERM', onSigint);
   const progress = createProgress(process.stdout.isTTY === true && !process.env.CI && !values.json, values.json);
-  const options: SpeculateOptions = {
+  const options: SuiteSpeculateOptions = {
     workspace: resolve(values.workspace ?? process.cwd()),
     candidates,
     test,
@@ -134,7 +134,7 @@ async function runParsed(name: CommandName, argv: string[]): Promise<number> {
   return outcome.winner ? EXIT.ok : EXIT.failed;
 }
 
-function collectCandidates(patches: string[], dirs: string[]): Candidate[] {
+function collectCandidates(patches: string[], dirs: string[]): PatchCandidate[] {
   const files = [...patches.map((p) => resolve(p))];
   for (const dir of dirs) {
     const abs = resolve(dir);
