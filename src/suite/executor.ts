@@ -304,14 +304,18 @@ export class SandboxExecutor implements SuiteExecutor {
       writable: request.writable,
       env: request.env,
       timeout: request.timeoutMs || undefined,
-      signal: request.signal,
       stdio: ['ignore', 'pipe', 'pipe'],
       onNotice: () => {},
     });
     context.stdout?.on('data', stdout.push);
     context.stderr?.on('data', stderr.push);
     request.onStart?.({ pid: context.pid, pgid: context.pid });
-    const outcome = await context.settled;
+    // An aborted run's branch is thrown away, so nothing it could still flush matters: SIGKILL at
+    // once instead of BranchContext's SIGTERM grace, and the losers of a race are gone promptly.
+    const kill = () => void context.abort({ timeout: 0 });
+    if (request.signal?.aborted) kill();
+    else request.signal?.addEventListener('abort', kill, { once: true });
+    const outcome = await context.settled.finally(() => request.signal?.removeEventListener('abort', kill));
     if (outcome.startError && outcome.exitCode === null && outcome.signal === null) {
       throw new SuiteError(`cannot start ${JSON.stringify(program)}: ${outcome.startError.message}`, {
         code: 'ERR_SUITE_SPAWN',
