@@ -59,8 +59,7 @@ export {
   measureFlakiness,
   type TestFlakiness,
 } from './suite/flaky.ts';
-// `Candidate` and `SpeculateOptions` are the agent patterns' names: the suite's are exported as PatchCandidate / SuiteSpeculateOptions.
-export type { Candidate as PatchCandidate, CandidateKind, FileMap, PatchFunction } from './suite/patch.ts';
+export type { CandidateKind, FileMap, PatchCandidate, PatchFunction } from './suite/patch.ts';
 export {
   ddmin,
   findPolluter,
@@ -82,9 +81,10 @@ export {
   type CandidateResult,
   type CandidateState,
   type ProgressEvent,
-  type SpeculateOptions as SuiteSpeculateOptions,
   type SpeculateOutcome,
+  type SuiteSpeculateOptions,
   speculate,
 } from './suite/speculate.ts';
 export { seededRandom, wilsonInterval } from './suite/stats.ts';
-export type { Framework, TestSpec } from './suite/test-runner.ts';
+export type { TestSpec } from './suite/suite-run.ts';
+export type { Framework } from './suite/test-report.ts';

@@ -1,5 +1,6 @@
 export { BeamSearch, type BeamSearchOptions } from './beam-search.ts';
 export { type AttemptContext, BestOfN, type BestOfNOptions } from './best-of-n.ts';
+export { InProcessRunner, inProcessRunner } from './candidate-runner.ts';
 export { type CascadeContext, Cascaded, type CascadedOptions } from './cascaded.ts';
 export { Pattern } from './pattern.ts';
 export {
@@ -9,7 +10,6 @@ export {
   type ReflexionContext,
   type ReflexionOptions,
 } from './reflexion.ts';
-export { InProcessRunner, inProcessRunner } from './runner.ts';
 export type { Evaluator } from './scoring.ts';
 export { Speculate, type SpeculateOptions } from './speculate.ts';
 export { type Judge, type JudgeContext, Tournament, type TournamentOptions } from './tournament.ts';

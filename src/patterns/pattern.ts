@@ -1,8 +1,8 @@
 import { ArgumentError } from '../base/errors.ts';
 import { Branch } from '../core/branch.ts';
 import { Workspace } from '../core/workspace.ts';
+import { resolveRunner } from './candidate-runner.ts';
 import { CancelScope, RunContext } from './engine.ts';
-import { resolveRunner } from './runner.ts';
 import type { BranchTarget, CandidateRunner, CommonPatternOptions, SpeculationOutcome } from './types.ts';
 import { type CommonSettings, commonSettings } from './validate.ts';
 

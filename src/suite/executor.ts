@@ -41,6 +41,12 @@ export interface SuiteExit {
   stderrTail: string;
 }
 
+/** How runs are isolated, as reports state it: sandboxed or not, and why. */
+export interface Isolation {
+  sandboxed: boolean;
+  reason: string;
+}
+
 /**
  * How a suite run is executed: ProcessGroupExecutor runs a plain child process
  * in its own process group with cwd = the branch directory; SandboxExecutor
@@ -51,6 +57,8 @@ export interface SuiteExecutor {
   /** Where the project's files appear to the processes started for this branch (their cwd). */
   projectPath(branchDir: string, workspaceDir: string): string;
   run(request: SuiteRequest): Promise<SuiteExit>;
+  /** How its runs are isolated (an executor without it is reported as not sandboxed). */
+  isolation?(): Isolation;
 }
 
 const TAIL_BYTES = 8192;
@@ -145,6 +153,10 @@ async function reapGroup(pgid: number): Promise<void> {
 export class ProcessGroupExecutor implements SuiteExecutor {
   projectPath(branchDir: string): string {
     return branchDir;
+  }
+
+  isolation(): Isolation {
+    return { sandboxed: false, reason: 'a plain process group in the branch directory (ProcessGroupExecutor)' };
   }
 
   run(request: SuiteRequest): Promise<SuiteExit> {
@@ -267,10 +279,18 @@ async function endGroup(pgid: number, output: ReturnType<typeof boundedOutput>):
  * path is then the branch directory.
  */
 export class SandboxExecutor implements SuiteExecutor {
-  private readonly sandboxed = probeSandbox().available;
+  private readonly probe = probeSandbox();
+  private readonly sandboxed = this.probe.available;
 
   projectPath(branchDir: string, workspaceDir: string): string {
     return this.sandboxed ? workspaceDir : branchDir;
+  }
+
+  isolation(): Isolation {
+    if (this.sandboxed) {
+      return { sandboxed: true, reason: 'user, mount and PID namespaces; the branch is mounted at the project path' };
+    }
+    return { sandboxed: false, reason: `a plain process group in the branch directory: ${this.probe.reason}` };
   }
 
   async run(request: SuiteRequest): Promise<SuiteExit> {
@@ -284,14 +304,18 @@ export class SandboxExecutor implements SuiteExecutor {
       writable: request.writable,
       env: request.env,
       timeout: request.timeoutMs || undefined,
-      signal: request.signal,
       stdio: ['ignore', 'pipe', 'pipe'],
       onNotice: () => {},
     });
     context.stdout?.on('data', stdout.push);
     context.stderr?.on('data', stderr.push);
     request.onStart?.({ pid: context.pid, pgid: context.pid });
-    const outcome = await context.settled;
+    // An aborted run's branch is thrown away, so nothing it could still flush matters: SIGKILL at
+    // once instead of BranchContext's SIGTERM grace, and the losers of a race are gone promptly.
+    const kill = () => void context.abort({ timeout: 0 });
+    if (request.signal?.aborted) kill();
+    else request.signal?.addEventListener('abort', kill, { once: true });
+    const outcome = await context.settled.finally(() => request.signal?.removeEventListener('abort', kill));
     if (outcome.startError && outcome.exitCode === null && outcome.signal === null) {
       throw new SuiteError(`cannot start ${JSON.stringify(program)}: ${outcome.startError.message}`, {
         code: 'ERR_SUITE_SPAWN',

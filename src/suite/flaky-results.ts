@@ -1,7 +1,5 @@
-import { readFile } from 'node:fs/promises';
-import { basename, isAbsolute, relative } from 'node:path';
 import { ArgumentError } from '../base/errors.ts';
-import { statusOf, type TestStatus } from './test-runner.ts';
+import { frameworkOfCommand, type ReportEntry, readJestReport, reporterArgs, type TestStatus } from './test-report.ts';
 
 /**
  * Where per-test results come from:
@@ -19,7 +17,7 @@ export const FORMAT_CHOICES: readonly FormatChoice[] = ['auto', 'vitest', 'jest'
 export type { TestStatus };
 
 export interface TestResult {
-  /** `<file relative to the project> > <full name>`, or RUN_PSEUDO_TEST. */
+  /** `<file relative to the project> > <describe> > ... > <test>`, a file that failed as a whole, or RUN_PSEUDO_TEST. */
   id: string;
   file: string | null;
   status: TestStatus;
@@ -40,75 +38,29 @@ export function parseFormat(value: unknown, argument = 'format'): FormatChoice {
   });
 }
 
-function names(argv: string[], tool: string): boolean {
-  return argv.some((arg) => {
-    const base = basename(arg);
-    return base === tool || base === `${tool}.mjs` || base === `${tool}.js` || base === `${tool}.cjs`;
-  });
-}
-
 export function resolveFormat(choice: FormatChoice, argv: string[]): ResultFormat {
   if (choice !== 'auto') return choice;
-  if (names(argv, 'vitest')) return 'vitest';
-  if (names(argv, 'jest')) return 'jest';
-  return 'json-file';
+  return frameworkOfCommand(argv) ?? 'json-file';
 }
 
 /** The argv to run so that the chosen tool writes its report to `resultsFile`. */
 export function withReporter(argv: string[], format: ResultFormat, resultsFile: string): string[] {
-  if (format === 'vitest') return [...argv, '--reporter=json', `--outputFile=${resultsFile}`];
-  if (format === 'jest') return [...argv, '--json', `--outputFile=${resultsFile}`];
+  if (format === 'vitest' || format === 'jest') return [...argv, ...reporterArgs(format, resultsFile)];
   return argv;
 }
 
-interface JestShapedReport {
-  testResults?: Array<{
-    name?: string;
-    testFilePath?: string;
-    status?: string;
-    message?: string;
-    assertionResults?: Array<{ fullName?: string; title?: string; ancestorTitles?: string[]; status?: string }>;
-  }>;
-}
-
-function relativeFile(root: string, file: string): string {
-  if (!isAbsolute(file)) return file;
-  const rel = relative(root, file);
-  return rel.startsWith('..') ? file : rel;
-}
-
-/** Parses a Jest-shaped report (Jest's --json, Vitest's json reporter). */
-export function parseJestShaped(json: unknown, root: string): TestResult[] {
-  const report = json as JestShapedReport;
-  if (!report || !Array.isArray(report.testResults)) throw new Error('not a Jest-shaped report (no testResults array)');
-  const results: TestResult[] = [];
-  for (const file of report.testResults) {
-    const path = relativeFile(root, file.name ?? file.testFilePath ?? '(unknown file)');
-    const assertions = file.assertionResults ?? [];
-    for (const a of assertions) {
-      const name = a.fullName ?? [...(a.ancestorTitles ?? []), a.title ?? ''].join(' ');
-      results.push({ id: `${path} > ${name}`, file: path, status: statusOf(a.status) });
-    }
-    // A file that failed before any test ran (an import error) still counts, as the file itself.
-    if (assertions.length === 0 && file.status === 'failed') {
-      results.push({ id: `${path} > (file)`, file: path, status: 'failed' });
-    }
-  }
-  return results;
-}
-
+/** The report's entries as the flaky tools count them: every test, and a file only when it failed as a whole. */
 async function readReport(resultsFile: string, root: string): Promise<TestResult[] | null> {
-  let text: string;
+  let entries: ReportEntry[] | null;
   try {
-    text = await readFile(resultsFile, 'utf8');
+    entries = await readJestReport(resultsFile, root, 'the test command');
   } catch {
-    return null;
+    return null; // not a usable report: judged like a run that wrote none
   }
-  try {
-    return parseJestShaped(JSON.parse(text), root);
-  } catch {
-    return null;
-  }
+  if (entries === null) return null;
+  return entries
+    .filter((e) => e.kind === 'test' || e.status === 'failed')
+    .map((e) => ({ id: e.id, file: e.file, status: e.status }));
 }
 
 /** The per-test results of one run, always including the RUN_PSEUDO_TEST entry. */

@@ -1,8 +1,5 @@
 import { join } from 'node:path';
 import { Workspace } from '../core/workspace.ts';
-import type { SuiteExecutor } from './executor.ts';
-import { defaultExecutor } from './flaky-exec.ts';
-import { type FormatChoice, parseFormat, resolveFormat, type TestResult } from './flaky-results.ts';
 import {
   inThrowawayBranch,
   mapLimited,
@@ -12,7 +9,10 @@ import {
   validateCommand,
   validateCount,
   validateFraction,
-} from './flaky-runner.ts';
+} from './branch-run.ts';
+import type { SuiteExecutor } from './executor.ts';
+import { defaultExecutor } from './flaky-exec.ts';
+import { type FormatChoice, parseFormat, resolveFormat, type TestResult } from './flaky-results.ts';
 import { type Interval, wilsonInterval } from './stats.ts';
 
 export interface FlakyOptions {

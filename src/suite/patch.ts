@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { ArgumentError } from '../base/errors.ts';
+import { gitWorkTreeTop } from '../core/worktree.ts';
 import { PatchError } from './errors.ts';
 
 /** A file map: path (relative, '/'-separated) to new content, or null to delete it. */
@@ -18,7 +19,7 @@ export type PatchFunction = (dir: string) => unknown;
  * - a function `(dir) => …` that edits the branch directory (or `{ apply }`).
  * The object forms take an optional `name` shown in progress and reports.
  */
-export type Candidate =
+export type PatchCandidate =
   | string
   | PatchFunction
   | { diff: string; name?: string }
@@ -35,6 +36,8 @@ export interface PreparedCandidate {
   name: string;
   kind: CandidateKind;
   diff?: string;
+  /** Extra `git apply` options, e.g. `-p3` for a diff made at the git top level of a subdirectory workspace. */
+  applyArgs?: string[];
   files?: Map<string, Buffer | null>;
   fn?: PatchFunction;
 }
@@ -139,7 +142,8 @@ function checkFileMap(map: object, argument: string): Map<string, Buffer | null>
 
 /** Applies a candidate to a branch directory. Throws PatchError with the reason (git's message for diffs). */
 export async function applyCandidate(candidate: PreparedCandidate, dir: string): Promise<void> {
-  if (candidate.kind === 'diff') return gitApply(candidate.diff!, dir, `candidate ${candidate.name}`);
+  if (candidate.kind === 'diff')
+    return gitApply(candidate.diff!, dir, `candidate ${candidate.name}`, candidate.applyArgs);
   if (candidate.kind === 'files') return writeFileMap(candidate.files!, dir);
   try {
     await candidate.fn!(dir);
@@ -201,4 +205,61 @@ export function gitApply(diff: string, dir: string, label: string, extraArgs: st
     child.stdin.on('error', () => {}); // git may exit before reading all of a bad patch
     child.stdin.end(diff);
   });
+}
+
+/** The paths a unified diff touches, as written after its `a/` and `b/` prefixes (/dev/null left out). */
+export function diffPaths(diff: string): string[] {
+  const paths = new Set<string>();
+  for (const line of diff.split('\n')) {
+    const header = /^diff --git a\/(\S+) b\/(\S+)/.exec(line);
+    if (header) {
+      paths.add(header[1]!);
+      paths.add(header[2]!);
+      continue;
+    }
+    const side = /^(?:---|\+\+\+) [ab]\/(\S+)/.exec(line);
+    if (side) paths.add(side[1]!);
+  }
+  return [...paths];
+}
+
+/**
+ * The `git apply` options that make a diff apply in `workspace`. A diff made at the git top level
+ * names files like `packages/x/src/a.ts`; when the workspace is `packages/x` and every path of the
+ * diff lies under it, the extra leading components are stripped (`-p3`). Otherwise the diff is
+ * taken as relative to the workspace.
+ */
+export function patchRootArgs(diff: string, workspace: string): string[] {
+  const top = gitWorkTreeTop(workspace);
+  if (top === null) return [];
+  const prefix = relative(top, workspace).split('\\').join('/');
+  if (prefix === '' || prefix.startsWith('..')) return [];
+  const paths = diffPaths(diff);
+  if (paths.length === 0 || !paths.every((p) => p.startsWith(`${prefix}/`))) return [];
+  return [`-p${1 + prefix.split('/').length}`];
+}
+
+/**
+ * Checks that each diff applies to the workspace as it is, before any branch exists, and settles its
+ * patch root (`applyArgs`). Returns the reason per candidate that does not apply (file maps and
+ * functions are taken as applicable: only running them tells).
+ */
+export async function checkCandidates(
+  candidates: PreparedCandidate[],
+  workspace: string,
+): Promise<Map<number, PatchError>> {
+  const failures = new Map<number, PatchError>();
+  await Promise.all(
+    candidates.map(async (c) => {
+      if (c.kind !== 'diff') return;
+      c.applyArgs = patchRootArgs(c.diff!, workspace);
+      try {
+        await gitApply(c.diff!, workspace, `candidate ${c.name}`, ['--check', ...c.applyArgs]);
+      } catch (err) {
+        if (err instanceof PatchError) failures.set(c.index, err);
+        else throw err;
+      }
+    }),
+  );
+  return failures;
 }

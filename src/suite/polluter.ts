@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import { ArgumentError } from '../base/errors.ts';
 import { Workspace } from '../core/workspace.ts';
+import { inThrowawayBranch, type RunRecord, runInBranch, sessionDir, validateCommand } from './branch-run.ts';
 import type { SuiteExecutor } from './executor.ts';
 import { defaultExecutor } from './flaky-exec.ts';
 import { type FormatChoice, parseFormat, RUN_PSEUDO_TEST, resolveFormat, type TestResult } from './flaky-results.ts';
-import { inThrowawayBranch, type RunRecord, runInBranch, sessionDir, validateCommand } from './flaky-runner.ts';
 
 /** The argv element replaced by the tests to run, in order (the candidates kept, then the victim). */
 export const TESTS_PLACEHOLDER = '{tests}';

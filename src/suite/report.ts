@@ -8,26 +8,33 @@ import type { CandidateResult, ErrorInfo, SpeculateOutcome } from './speculate.t
  * error }`. `speculateReportSchema` is its JSON Schema (draft 2020-12); the
  * schemaVersion changes on any incompatible change.
  */
-export const REPORT_SCHEMA_VERSION = 1;
+export const REPORT_SCHEMA_VERSION = 2;
 
 export interface SpeculateReport {
-  schemaVersion: 1;
+  schemaVersion: 2;
   command: 'speculate' | 'best-of';
   mode: 'first-wins' | 'best-of';
   workspace: string;
+  cwd: string;
   framework: 'vitest' | 'jest' | 'command';
   dryRun: boolean;
   committed: boolean;
+  uncommittedChanges: number | null;
   /** Index into `candidates`, or null when none passed. */
   winner: number | null;
   mustPass: string[];
-  baseline: { counts: Counts | null; failing: string[]; durationMs: number | null };
+  baseline: {
+    source: 'run' | 'cache' | 'report';
+    counts: Counts | null;
+    failing: string[];
+    durationMs: number | null;
+  };
   candidates: ReportCandidate[];
-  timings: { totalMs: number; firstPassMs: number | null; commitMs: number | null };
+  timings: { totalMs: number; firstPassMs: number | null; commitMs: number | null; losersGoneMs: number | null };
 }
 
 export interface SpeculateErrorReport {
-  schemaVersion: 1;
+  schemaVersion: 2;
   command: 'speculate' | 'best-of';
   error: ErrorInfo;
 }
@@ -46,12 +53,15 @@ export function toReport(outcome: SpeculateOutcome, command: 'speculate' | 'best
     command,
     mode: outcome.mode,
     workspace: outcome.workspace,
+    cwd: outcome.cwd,
     framework: outcome.framework,
     dryRun: outcome.dryRun,
     committed: outcome.committed,
+    uncommittedChanges: outcome.uncommittedChanges,
     winner: outcome.winner?.index ?? null,
     mustPass: outcome.mustPass,
     baseline: {
+      source: outcome.baseline.source,
       counts: outcome.baseline.counts,
       failing: outcome.baseline.failing,
       durationMs: outcome.baseline.durationMs,
@@ -101,6 +111,7 @@ const candidate = {
     'name',
     'kind',
     'state',
+    'stage',
     'counts',
     'regressions',
     'stillFailing',
@@ -111,6 +122,7 @@ const candidate = {
     'durationMs',
     'score',
     'error',
+    'isolation',
     'branchDir',
   ],
   additionalProperties: false,
@@ -135,6 +147,11 @@ const candidate = {
       description:
         'winner: passed and committed (or chosen, under dryRun); passed: passed but lost; failed: judged and failed; error: did not apply, or the suite crashed or wrote no usable report; timeout: killed at the time limit; killed: stopped because another candidate won; cancelled: never started',
     },
+    stage: {
+      enum: ['related', 'full', null],
+      description:
+        'the last suite stage whose results are in counts: related (the test files related to the change only), full, or null',
+    },
     counts: { oneOf: [counts, { type: 'null' }] },
     regressions: { ...strings, description: 'tests that passed at baseline and do not now' },
     stillFailing: { ...strings, description: 'mustPass entries that do not pass' },
@@ -153,6 +170,12 @@ const candidate = {
     durationMs: nullableNumber,
     score: nullableNumber,
     error: { oneOf: [errorInfo, { type: 'null' }] },
+    isolation: {
+      type: 'object',
+      required: ['sandboxed', 'reason'],
+      additionalProperties: false,
+      properties: { sandboxed: { type: 'boolean' }, reason: { type: 'string' } },
+    },
     branchDir: { type: ['string', 'null'], description: 'the kept branch directory (--keep)' },
   },
 } as const;
@@ -169,9 +192,11 @@ export const speculateReportSchema = {
         'command',
         'mode',
         'workspace',
+        'cwd',
         'framework',
         'dryRun',
         'committed',
+        'uncommittedChanges',
         'winner',
         'mustPass',
         'baseline',
@@ -184,6 +209,8 @@ export const speculateReportSchema = {
         command,
         mode: { enum: ['first-wins', 'best-of'] },
         workspace: { type: 'string' },
+        cwd: { type: 'string' },
+        uncommittedChanges: { type: ['integer', 'null'], minimum: 0 },
         framework: { enum: ['vitest', 'jest', 'command'] },
         dryRun: { type: 'boolean' },
         committed: { type: 'boolean' },
@@ -191,16 +218,26 @@ export const speculateReportSchema = {
         mustPass: strings,
         baseline: {
           type: 'object',
-          required: ['counts', 'failing', 'durationMs'],
+          required: ['source', 'counts', 'failing', 'durationMs'],
           additionalProperties: false,
-          properties: { counts: { oneOf: [counts, { type: 'null' }] }, failing: strings, durationMs: nullableNumber },
+          properties: {
+            source: { enum: ['run', 'cache', 'report'] },
+            counts: { oneOf: [counts, { type: 'null' }] },
+            failing: strings,
+            durationMs: nullableNumber,
+          },
         },
         candidates: { type: 'array', items: candidate },
         timings: {
           type: 'object',
-          required: ['totalMs', 'firstPassMs', 'commitMs'],
+          required: ['totalMs', 'firstPassMs', 'commitMs', 'losersGoneMs'],
           additionalProperties: false,
-          properties: { totalMs: { type: 'number' }, firstPassMs: nullableNumber, commitMs: nullableNumber },
+          properties: {
+            totalMs: { type: 'number' },
+            firstPassMs: nullableNumber,
+            commitMs: nullableNumber,
+            losersGoneMs: nullableNumber,
+          },
         },
       },
     },

@@ -1,19 +1,32 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { ArgumentError, isBranchingError } from '../base/errors.ts';
 import type { Branch } from '../core/branch.ts';
 import { Workspace } from '../core/workspace.ts';
+import { CancelScope, Limiter } from '../patterns/engine.ts';
+import { BaselineCache, type BaselineRecord, baselineFromReport, uncommittedChanges } from './baseline.ts';
 import { diffStat } from './diffstat.ts';
-import { SandboxExecutor, type SuiteExecutor } from './executor.ts';
+import { type Isolation, SandboxExecutor, type SuiteExecutor, type SuiteExit } from './executor.ts';
 import {
   applyCandidate,
-  type Candidate,
   type CandidateKind,
+  checkCandidates,
+  type PatchCandidate,
   type PreparedCandidate,
   prepareCandidates,
 } from './patch.ts';
-import { type ResolvedTest, resolveTest, runSuite, type SuiteRun, type TestSpec } from './test-runner.ts';
-import { failingAtBaseline, judge } from './verdict.ts';
+import {
+  type ResolvedTest,
+  type RunSuiteOptions,
+  resolveTest,
+  runSuite,
+  type SuiteRun,
+  type TestSpec,
+} from './suite-run.ts';
+import { countTests } from './test-report.ts';
+import { failingAtBaseline, judge, judgeSubset, matchesTest } from './verdict.ts';
 
 export type CandidateState =
   | 'queued'
@@ -44,6 +57,12 @@ export interface CandidateResult {
   name: string;
   kind: CandidateKind;
   state: CandidateState;
+  /**
+   * The last stage whose results are in `counts`: `related` (only the test files related to the
+   * change: a candidate rejected early, or killed before its full suite finished), `full`, or null
+   * (no suite finished).
+   */
+  stage: 'related' | 'full' | null;
   counts: { passed: number; failed: number; skipped: number } | null;
   /** Passed at baseline, not any more. */
   regressions: string[];
@@ -59,6 +78,8 @@ export interface CandidateResult {
   durationMs: number | null;
   score: number | null;
   error: ErrorInfo | null;
+  /** Whether its suites ran in the sandbox, and why (not). */
+  isolation: Isolation;
   /** Process group of its suite run (gone once the run is over). */
   pgid: number | null;
   /** The branch directory, when kept (`keep: true`). */
@@ -67,6 +88,8 @@ export interface CandidateResult {
 
 export interface BaselineResult {
   state: 'queued' | 'running' | 'done';
+  /** `run`: run now; `cache`: an earlier run on the identical workspace content; `report`: baselineFrom. */
+  source: 'run' | 'cache' | 'report';
   counts: { passed: number; failed: number; skipped: number } | null;
   /** Test ids that fail on the untouched tree. */
   failing: string[];
@@ -76,12 +99,14 @@ export interface BaselineResult {
 
 export type ProgressEvent =
   | { type: 'baseline'; baseline: BaselineResult }
-  | { type: 'candidate'; candidate: CandidateResult };
+  | { type: 'candidate'; candidate: CandidateResult }
+  /** Said once: what the run does differently than one might assume (a dirty tree, an uncached baseline). */
+  | { type: 'notice'; message: string };
 
-export interface SpeculateOptions {
+export interface SuiteSpeculateOptions {
   /** A Workspace, or the project's path (then opened, and closed at the end). */
   workspace: Workspace | string;
-  candidates: Candidate[];
+  candidates: PatchCandidate[];
   test: TestSpec;
   /** Commit the first candidate that passes and kill the rest (default true). */
   firstWins?: boolean;
@@ -97,11 +122,19 @@ export interface SpeculateOptions {
   dryRun?: boolean;
   /** Leave losing branches (and the winner's, under dryRun) in place for inspection; `branching gc` reclaims them. */
   keep?: boolean;
-  /** How suites are executed (default: a process group per run). */
+  /** How suites are executed (default: the sandbox, else a process group per run). */
   executor?: SuiteExecutor;
+  /** Run the test command in this subdirectory of the workspace ('/'-separated), e.g. a monorepo's package. */
+  cwd?: string;
+  /** Judge against this Jest-shaped report of the untouched workspace instead of running a baseline. */
+  baselineFrom?: string;
+  /** Reuse the baseline of an earlier run on the identical workspace content (default true; git work trees only). */
+  cacheBaseline?: boolean;
+  /** Run the tests related to the change before the full suite, rejecting early (default true). */
+  staged?: boolean;
 }
 
-export interface BestOfOptions extends Omit<SpeculateOptions, 'firstWins'> {
+export interface BestOfOptions extends Omit<SuiteSpeculateOptions, 'firstWins'> {
   /** Higher is better; default: the number of passing tests. Ties: fewer changed lines, then the faster run. */
   score?: (candidate: CandidateResult) => number;
 }
@@ -109,11 +142,15 @@ export interface BestOfOptions extends Omit<SpeculateOptions, 'firstWins'> {
 export interface SpeculateOutcome {
   mode: 'first-wins' | 'best-of';
   workspace: string;
+  /** The subdirectory the test command ran in ('' for the workspace). */
+  cwd: string;
   framework: ResolvedTest['kind'];
   winner: CandidateResult | null;
   /** A winner was committed into the workspace (false under dryRun). */
   committed: boolean;
   dryRun: boolean;
+  /** `git status` entries under the workspace that every candidate was applied on top of (null: not a git work tree). */
+  uncommittedChanges: number | null;
   mustPass: string[];
   baseline: BaselineResult;
   candidates: CandidateResult[];
@@ -123,16 +160,18 @@ export interface SpeculateOutcome {
     firstPassMs: number | null;
     /** From the start until the winner's commit finished. */
     commitMs: number | null;
+    /** From the moment a first-wins winner was known until the last killed suite's processes were gone. */
+    losersGoneMs: number | null;
   };
 }
 
 /** Runs every candidate in its own branch against the suite; commits the first that passes (firstWins) or the best. */
-export async function speculate(options: SpeculateOptions): Promise<SpeculateOutcome> {
+export async function speculate(options: SuiteSpeculateOptions): Promise<SpeculateOutcome> {
   const firstWins = options.firstWins ?? true;
   return new Speculation(options, firstWins ? 'first-wins' : 'best-of', undefined).run();
 }
 
-/** Runs every candidate to the end, then commits the passing one with the best score. */
+/** Runs every survivor of the first stage to the end, then commits the passing one with the best score. */
 export async function bestOf(options: BestOfOptions): Promise<SpeculateOutcome> {
   if (options.score !== undefined && typeof options.score !== 'function') {
     throw new ArgumentError('score must be a function (candidate) => number', { argument: 'score' });
@@ -140,10 +179,10 @@ export async function bestOf(options: BestOfOptions): Promise<SpeculateOutcome> 
   return new Speculation(options, 'best-of', options.score).run();
 }
 
-function checkOptions(options: SpeculateOptions): void {
+function checkOptions(options: SuiteSpeculateOptions): void {
   if (options === null || typeof options !== 'object')
     throw new ArgumentError('options must be an object', { argument: 'options' });
-  const { maxParallel, timeout, mustPass } = options;
+  const { maxParallel, timeout, mustPass, baselineFrom } = options;
   if (maxParallel !== undefined && !(Number.isInteger(maxParallel) && maxParallel >= 1)) {
     throw new ArgumentError(`maxParallel must be a positive integer; got ${maxParallel}`, { argument: 'maxParallel' });
   }
@@ -155,6 +194,9 @@ function checkOptions(options: SpeculateOptions): void {
     !(Array.isArray(mustPass) && mustPass.every((m) => typeof m === 'string' && m !== ''))
   ) {
     throw new ArgumentError('mustPass must be an array of test ids or names', { argument: 'mustPass' });
+  }
+  if (baselineFrom !== undefined && (typeof baselineFrom !== 'string' || baselineFrom === '')) {
+    throw new ArgumentError('baselineFrom must be the path of a Jest-shaped JSON report', { argument: 'baselineFrom' });
   }
 }
 
@@ -171,54 +213,62 @@ function defaultScore(c: CandidateResult): number {
   return c.counts?.passed ?? 0;
 }
 
-/** Stops the losers: aborting it kills every suite in flight and cancels what has not started. */
-class StopSignal {
-  readonly controller = new AbortController();
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-  stop(reason: unknown): void {
-    if (!this.controller.signal.aborted) this.controller.abort(reason);
-  }
-}
+const UNDESCRIBED: Isolation = { sandboxed: false, reason: 'a custom executor that does not describe its isolation' };
 
+/**
+ * One speculate/bestOf run. It races candidates with the pattern engine's primitives (a CancelScope
+ * that kills every suite in flight, a Limiter for the suite slots) but not with its candidate
+ * lifecycle (`runCandidate`: one call in one branch, then a verdict): a patch candidate is judged in
+ * two stages against a baseline that runs beside it, gives its slot back while it waits for that
+ * baseline, and takes one again for the full suite; a verdict can only be reached by comparing
+ * with the baseline, and bestOf breaks ties on changed lines and run time.
+ */
 class Speculation {
   private readonly start = performance.now();
-  private readonly stopper = new StopSignal();
   private readonly executor: SuiteExecutor;
   private readonly candidates: PreparedCandidate[];
   private readonly results: CandidateResult[];
   private readonly baseline: BaselineResult = {
     state: 'queued',
+    source: 'run',
     counts: null,
     failing: [],
     durationMs: null,
     pgid: null,
   };
   private readonly openBranches = new Map<number, Branch>();
+  private scope!: CancelScope;
+  private slots!: Limiter;
   private test!: ResolvedTest;
   private ws!: Workspace;
-  private baselineRun!: Promise<SuiteRun>;
+  private cache: BaselineCache | null = null;
+  private baselineRecord: BaselineRecord | null = null;
+  private baselineReady!: Promise<BaselineRecord>;
+  private uncommitted: number | null = null;
   private mustPass: string[] = [];
   private leader: CandidateResult | null = null;
   private committed = false;
   private firstPassMs: number | null = null;
   private commitMs: number | null = null;
+  private stoppedAt: number | null = null;
+  private losersGoneMs: number | null = null;
   private fatal: unknown = null;
 
   constructor(
-    private readonly options: SpeculateOptions,
+    private readonly options: SuiteSpeculateOptions,
     private readonly mode: 'first-wins' | 'best-of',
     private readonly score: ((c: CandidateResult) => number) | undefined,
   ) {
     checkOptions(options);
     this.candidates = prepareCandidates(options.candidates);
     this.executor = options.executor ?? new SandboxExecutor();
+    const isolation = this.executor.isolation?.() ?? UNDESCRIBED;
     this.results = this.candidates.map((c) => ({
       index: c.index,
       name: c.name,
       kind: c.kind,
       state: 'queued',
+      stage: null,
       counts: null,
       regressions: [],
       stillFailing: [],
@@ -229,6 +279,7 @@ class Speculation {
       durationMs: null,
       score: null,
       error: null,
+      isolation,
       pgid: null,
       branchDir: null,
     }));
@@ -237,21 +288,22 @@ class Speculation {
   async run(): Promise<SpeculateOutcome> {
     const ownsWorkspace = typeof this.options.workspace === 'string';
     this.ws = await this.openWorkspace();
-    const userSignal = this.options.signal;
-    const onUserAbort = () => this.stopper.stop(userSignal?.reason);
     try {
-      this.test = resolveTest(this.options.test, this.ws.path);
-      if (userSignal?.aborted) throw userSignal.reason;
-      userSignal?.addEventListener('abort', onUserAbort, { once: true });
+      const runnable = await this.prepare();
+      if (this.options.signal?.aborted) throw this.options.signal.reason;
+      this.scope = new CancelScope(this.options.signal);
+      this.slots = new Limiter(this.options.maxParallel ?? availableParallelism());
       this.emitBaseline();
       for (const r of this.results) this.emit(r);
-      await this.runAll();
-      if (userSignal?.aborted) throw userSignal.reason;
+      this.baselineReady = this.obtainBaseline();
+      this.baselineReady.catch(() => {}); // awaited by candidates; the error itself is reported by fatal
+      await Promise.all([this.baselineReady.catch(() => {}), ...runnable.map((c) => this.runCandidate(c))]);
+      if (this.scope.kind === 'signal') throw this.scope.reason;
       if (this.fatal) throw this.fatal;
       if (this.mode === 'best-of' && this.leader) await this.crown(this.leader);
       return this.outcome();
     } finally {
-      userSignal?.removeEventListener('abort', onUserAbort);
+      this.scope?.dispose();
       await this.releaseBranches();
       if (ownsWorkspace && !this.options.keep) await this.ws.close();
     }
@@ -264,137 +316,102 @@ class Speculation {
     throw new ArgumentError('workspace must be a Workspace or a path', { argument: 'workspace' });
   }
 
-  /** The baseline and the candidates share one pool of `maxParallel` slots, baseline first. */
-  private async runAll(): Promise<void> {
-    let resolveBaseline!: (run: SuiteRun) => void;
-    let rejectBaseline!: (err: unknown) => void;
-    this.baselineRun = new Promise<SuiteRun>((res, rej) => {
-      resolveBaseline = res;
-      rejectBaseline = rej;
-    });
-    this.baselineRun.catch(() => {}); // awaited by candidates; the error itself is reported by fatal
-    const jobs: Array<() => Promise<void>> = [
-      () => this.runBaseline().then(resolveBaseline, rejectBaseline),
-      ...this.candidates.map((c) => () => this.runCandidate(c)),
-    ];
-    const limit = Math.min(this.options.maxParallel ?? availableParallelism(), jobs.length);
-    let next = 0;
-    const worker = async () => {
-      while (next < jobs.length) await jobs[next++]();
-    };
-    await Promise.all(Array.from({ length: limit }, worker));
+  /**
+   * Everything that can be refused is refused before any branch exists or anything runs: the test
+   * command, candidates that do not apply (all of them: an ArgumentError naming each reason), a
+   * baseline report that cannot be read. Returns the candidates worth running.
+   */
+  private async prepare(): Promise<PreparedCandidate[]> {
+    this.test = resolveTest(this.options.test, this.ws.path, this.options.cwd ?? '');
+    const failures = await checkCandidates(this.candidates, this.ws.path);
+    if (failures.size === this.candidates.length) {
+      const reasons = [...failures.values()].map((e) => `  ${e.message}`).join('\n');
+      throw new ArgumentError(`no candidate applies to ${this.ws.path}:\n${reasons}`, {
+        argument: 'candidates',
+        code: 'ERR_SPECULATE_NOTHING_APPLIES',
+      });
+    }
+    for (const [index, err] of failures) Object.assign(this.results[index], { state: 'error', error: errorInfo(err) });
+    this.uncommitted = await uncommittedChanges(this.ws.path);
+    if (this.uncommitted) this.notice(`candidates are applied on top of ${this.uncommitted} uncommitted changes`);
+    await this.loadKnownBaseline();
+    return this.candidates.filter((c) => !failures.has(c.index));
   }
 
-  private async runBaseline(): Promise<SuiteRun> {
-    this.baseline.state = 'running';
-    this.emitBaseline();
+  private async loadKnownBaseline(): Promise<void> {
+    const runDir = join(this.ws.path, this.test.cwd);
+    if (this.options.baselineFrom !== undefined) {
+      this.baselineRecord = await baselineFromReport(this.options.baselineFrom, runDir);
+      this.baseline.source = 'report';
+      return;
+    }
+    if (this.options.cacheBaseline === false) return;
+    this.cache = await BaselineCache.open(this.ws.stateDir, this.ws.path, this.test);
+    if (!this.cache) {
+      this.notice('the baseline is not cached: the workspace is not a git work tree, so its content has no tree hash');
+      return;
+    }
+    this.baselineRecord = await this.cache.read();
+    if (this.baselineRecord) this.baseline.source = 'cache';
+  }
+
+  /** The baseline from a report or the cache, or else a run of its own in its own branch, beside the candidates. */
+  private async obtainBaseline(): Promise<BaselineRecord> {
     try {
-      const run = await this.inBranch(`baseline-${randomBytes(3).toString('hex')}`, (b) =>
-        runSuite({
-          test: this.test,
-          executor: this.executor,
-          branchDir: b.path,
-          workspaceDir: this.ws.path,
-          timeoutMs: this.options.timeout,
-          signal: this.stopper.signal,
-          label: 'baseline',
+      const record = this.baselineRecord ?? (await this.runBaseline());
+      this.baselineRecord = record;
+      this.baseline.state = 'done';
+      this.baseline.counts = record.counts;
+      this.baseline.failing = failingAtBaseline(record.tests);
+      this.baseline.durationMs = record.durationMs;
+      this.mustPass = this.options.mustPass ?? this.baseline.failing;
+      this.emitBaseline();
+      return record;
+    } catch (err) {
+      // Without a baseline no candidate can be judged: stop everything and report why.
+      if (!this.scope.cancelled) this.fatal = err;
+      this.scope.cancel('stopped', err);
+      throw err;
+    }
+  }
+
+  private async runBaseline(): Promise<BaselineRecord> {
+    if (!(await this.slots.acquire(this.scope.signal))) throw this.scope.reason;
+    try {
+      this.baseline.state = 'running';
+      this.emitBaseline();
+      const run = await this.inBranchOf(this.ws, `baseline-${randomBytes(3).toString('hex')}`, (b) =>
+        this.suite(b, 'baseline', {
           onStart: ({ pgid }) => {
             this.baseline.pgid = pgid;
             this.emitBaseline();
           },
         }),
       );
-      this.baseline.state = 'done';
-      this.baseline.counts = run.counts;
-      this.baseline.failing = failingAtBaseline(run.tests);
-      this.baseline.durationMs = run.exit.durationMs;
-      this.mustPass = this.options.mustPass ?? this.baseline.failing;
-      this.emitBaseline();
-      return run;
-    } catch (err) {
-      // Without a baseline no candidate can be judged: stop everything and report why.
-      if (!this.stopper.signal.aborted) this.fatal = err;
-      this.stopper.stop(err);
-      throw err;
-    }
-  }
-
-  /** Runs `fn` in a throwaway branch of the workspace, aborted afterwards. */
-  private async inBranch<T>(name: string, fn: (b: Branch) => Promise<T>): Promise<T> {
-    const b = await this.ws.branch(name, { onSuccess: null, onError: null });
-    try {
-      return await fn(b);
+      const record = { tests: run.tests, counts: run.counts, durationMs: run.exit.durationMs };
+      await this.cache?.write(record).catch((err) => this.notice(`the baseline was not cached: ${err.message}`));
+      return record;
     } finally {
-      await b.abort();
+      this.slots.release();
     }
   }
 
-  private async runCandidate(c: PreparedCandidate): Promise<void> {
-    const r = this.results[c.index];
-    if (this.stopper.signal.aborted) return this.settle(r, 'cancelled');
-    let branch: Branch | null = null;
-    try {
-      this.update(r, 'applying');
-      branch = await this.ws.branch(`candidate-${c.index}-${randomBytes(3).toString('hex')}`, {
-        onSuccess: null,
-        onError: null,
-      });
-      this.openBranches.set(c.index, branch);
-      await applyCandidate(c, branch.path);
-      const stat = await diffStat(this.ws, branch);
-      r.changedFiles = stat.files;
-      r.changedLines = stat.lines;
-      this.throwIfStopped();
-      this.update(r, 'running');
-      // The suite runs in a child branch, so whatever it writes (caches, reports) never reaches a commit.
-      const testBranch = branch;
-      const run = await this.inBranchOf(testBranch, (t) =>
-        runSuite({
-          test: this.test,
-          executor: this.executor,
-          branchDir: t.path,
-          workspaceDir: this.ws.path,
-          timeoutMs: this.options.timeout,
-          signal: this.stopper.signal,
-          label: `candidate ${c.name}`,
-          onStart: ({ pgid }) => {
-            r.pgid = pgid;
-            this.emit(r);
-          },
-        }),
-      );
-      r.durationMs = run.exit.durationMs;
-      r.counts = run.counts;
-      r.failures = [...run.tests.values()]
-        .filter((t) => t.status === 'failed')
-        .slice(0, 10)
-        .map((t) => ({ id: t.id, message: t.message ?? '' }));
-      this.update(r, 'judging');
-      const baseline = await this.baselineRun;
-      const verdict = judge(baseline.tests, run.tests, this.mustPass);
-      r.regressions = verdict.regressions;
-      r.stillFailing = verdict.stillFailing;
-      r.fixed = verdict.fixed;
-      if (!verdict.passed) return this.settle(r, 'failed');
-      this.firstPassMs ??= performance.now() - this.start;
-      if (this.mode === 'first-wins') await this.claimFirstWin(r);
-      else await this.considerForBest(r);
-    } catch (err) {
-      if (this.stopper.signal.aborted && !isBranchingError(err, 'PatchError')) {
-        return this.settle(r, 'killed').catch(() => {});
-      }
-      r.error = errorInfo(err);
-      await this.settle(r, isBranchingError(err, 'TimeoutError') ? 'timeout' : 'error').catch(() => {});
-      if (!isBranchingError(err) && !this.fatal) {
-        // Not a judgement on the candidate (e.g. the disk is full): stop and rethrow.
-        this.fatal = err;
-        this.stopper.stop(err);
-      }
-    }
+  private suite(branch: Branch, label: string, extra: Partial<RunSuiteOptions> = {}): Promise<SuiteRun> {
+    return runSuite({
+      test: this.test,
+      executor: this.executor,
+      branchDir: branch.path,
+      workspaceDir: this.ws.path,
+      timeoutMs: this.options.timeout,
+      signal: this.scope.signal,
+      label,
+      ...extra,
+    });
   }
 
-  private async inBranchOf<T>(parent: Branch, fn: (b: Branch) => Promise<T>): Promise<T> {
-    const child = await parent.branch('test-run', { onSuccess: null, onError: null });
+  /** Runs `fn` in a throwaway branch of `parent`, aborted afterwards: what a suite writes never reaches a commit. */
+  private async inBranchOf<T>(parent: Workspace | Branch, name: string, fn: (b: Branch) => Promise<T>): Promise<T> {
+    const child = await parent.branch(name, { onSuccess: null, onError: null });
     try {
       return await fn(child);
     } finally {
@@ -402,15 +419,181 @@ class Speculation {
     }
   }
 
-  private throwIfStopped(): void {
-    if (this.stopper.signal.aborted) throw this.stopper.signal.reason;
+  private async runCandidate(c: PreparedCandidate): Promise<void> {
+    const r = this.results[c.index];
+    let started = false;
+    try {
+      const { branch, first } = await this.inSlot(async () => {
+        started = true;
+        const branch = await this.applyInBranch(c, r);
+        return { branch, first: this.staged ? await this.runStage(c, r, branch, this.relatedTo(r)) : null };
+      });
+      if (this.staged && !(await this.survivesFirstStage(c, r, branch, first))) return this.settle(r, 'failed');
+      const full = (await this.inSlot(() => this.runStage(c, r, branch, null))) as SuiteRun;
+      await this.decide(r, full);
+    } catch (err) {
+      if (!started && this.scope.cancelled) return this.settle(r, 'cancelled');
+      await this.recordFailure(r, err);
+    }
+  }
+
+  /** Frameworks only: a plain command has no handle on which tests run. */
+  private get staged(): boolean {
+    return this.options.staged !== false && this.test.kind !== 'command';
+  }
+
+  /** Runs `fn` in one of the maxParallel suite slots; throws the scope's reason when cancelled while waiting. */
+  private async inSlot<T>(fn: () => Promise<T>): Promise<T> {
+    if (!(await this.slots.acquire(this.scope.signal))) throw this.scope.reason;
+    try {
+      return await fn();
+    } finally {
+      this.slots.release();
+    }
+  }
+
+  private async applyInBranch(c: PreparedCandidate, r: CandidateResult): Promise<Branch> {
+    this.update(r, 'applying');
+    const branch = await this.ws.branch(`candidate-${c.index}-${randomBytes(3).toString('hex')}`, {
+      onSuccess: null,
+      onError: null,
+    });
+    this.openBranches.set(c.index, branch);
+    await applyCandidate(c, branch.path);
+    const stat = await diffStat(this.ws, branch);
+    r.changedFiles = stat.files;
+    r.changedLines = stat.lines;
+    if (this.scope.cancelled) throw this.scope.reason;
+    return branch;
+  }
+
+  /**
+   * Stage 1 ran the test files related to what the candidate changed (and those of the mustPass
+   * tests, when the baseline was already known). Judged against the baseline, without a slot while
+   * waiting for it: a test that passed at baseline and fails, or a failing mustPass test, rejects the
+   * candidate. The files of mustPass tests it did not cover run next, still before the full suite.
+   * Passing here proves nothing; only the full suite can pass a candidate.
+   */
+  private async survivesFirstStage(
+    c: PreparedCandidate,
+    r: CandidateResult,
+    branch: Branch,
+    first: SuiteRun | null,
+  ): Promise<boolean> {
+    const baseline = await this.baselineReady;
+    if (first && !this.judgeStage(r, baseline, first)) return false;
+    const ran = new Set([...(first?.tests.values() ?? [])].map((t) => t.file));
+    const uncovered = [...this.mustPassFiles(baseline)].filter((f) => !ran.has(f));
+    if (uncovered.length === 0) return true;
+    const testFiles = this.inWorkspace(uncovered);
+    const second = await this.inSlot(() => this.runStage(c, r, branch, { changed: [], testFiles }));
+    return second === null || this.judgeStage(r, baseline, second, first);
+  }
+
+  private judgeStage(r: CandidateResult, baseline: BaselineRecord, run: SuiteRun, earlier?: SuiteRun | null): boolean {
+    this.update(r, 'judging');
+    const tests = new Map([...(earlier?.tests ?? []), ...run.tests]);
+    const verdict = judgeSubset(baseline.tests, tests, this.mustPass);
+    r.counts = countTests(tests.values());
+    r.regressions = verdict.regressions;
+    r.stillFailing = verdict.stillFailing;
+    r.fixed = verdict.fixed;
+    return verdict.passed;
+  }
+
+  /** The files (relative to where the suite runs) holding baseline tests that a mustPass entry names. */
+  private mustPassFiles(baseline: BaselineRecord): Set<string> {
+    const files = new Set<string>();
+    for (const t of baseline.tests.values()) {
+      if (t.file && this.mustPass.some((entry) => matchesTest(t.id, entry))) files.add(t.file);
+    }
+    return files;
+  }
+
+  /** Test files as the suite names them (relative to cwd) made relative to the workspace. */
+  private inWorkspace(files: Iterable<string>): string[] {
+    return [...files].map((f) => (this.test.cwd ? `${this.test.cwd}/${f}` : f));
+  }
+
+  /** What stage 1 relates to: the changed files, and the mustPass tests' files once the baseline is known. */
+  private relatedTo(r: CandidateResult): RelatedFiles {
+    const known = this.baseline.state === 'done' ? this.baselineRecord : null;
+    return { changed: r.changedFiles, testFiles: known ? this.inWorkspace(this.mustPassFiles(known)) : [] };
+  }
+
+  /**
+   * One suite run of the candidate in a child branch: the full suite (`related` null), or only the
+   * tests related to some files; a related run that found no test returns null.
+   */
+  private async runStage(
+    c: PreparedCandidate,
+    r: CandidateResult,
+    branch: Branch,
+    related: RelatedFiles | null,
+  ): Promise<SuiteRun | null> {
+    const files = related && existingFiles(related, branch);
+    if (files?.length === 0) return null;
+    this.update(r, 'running');
+    const run = await this.inBranchOf(branch, 'test-run', (t) =>
+      this.suite(t, `candidate ${c.name}`, {
+        related: files?.map((f) => join(this.executor.projectPath(t.path, this.ws.path), f)),
+        onStart: ({ pgid }) => {
+          r.pgid = pgid;
+          this.emit(r);
+        },
+        onExit: (exit) => this.noteLoserGone(exit),
+      }),
+    );
+    if (related && run.counts.passed + run.counts.failed + run.counts.skipped === 0) return null;
+    r.stage = related ? 'related' : 'full';
+    r.durationMs = (r.durationMs ?? 0) + run.exit.durationMs;
+    r.counts = run.counts;
+    r.failures = [...run.tests.values()]
+      .filter((t) => t.status === 'failed')
+      .slice(0, 10)
+      .map((t) => ({ id: t.id, message: t.message ?? '' }));
+    return run;
+  }
+
+  private noteLoserGone(exit: SuiteExit): void {
+    if (exit.aborted && this.stoppedAt !== null) {
+      this.losersGoneMs = Math.max(this.losersGoneMs ?? 0, performance.now() - this.stoppedAt);
+    }
+  }
+
+  /** The full suite's verdict against the baseline; a pass commits (firstWins) or competes (bestOf). */
+  private async decide(r: CandidateResult, full: SuiteRun): Promise<void> {
+    this.update(r, 'judging');
+    const baseline = await this.baselineReady;
+    const verdict = judge(baseline.tests, full.tests, this.mustPass);
+    r.regressions = verdict.regressions;
+    r.stillFailing = verdict.stillFailing;
+    r.fixed = verdict.fixed;
+    if (!verdict.passed) return this.settle(r, 'failed');
+    this.firstPassMs ??= performance.now() - this.start;
+    if (this.mode === 'first-wins') await this.claimFirstWin(r);
+    else await this.considerForBest(r);
+  }
+
+  private async recordFailure(r: CandidateResult, err: unknown): Promise<void> {
+    if (this.scope.cancelled && !isBranchingError(err, 'PatchError')) {
+      return this.settle(r, 'killed').catch(() => {});
+    }
+    r.error = errorInfo(err);
+    await this.settle(r, isBranchingError(err, 'TimeoutError') ? 'timeout' : 'error').catch(() => {});
+    if (!isBranchingError(err) && !this.fatal) {
+      // Not a judgement on the candidate (e.g. the disk is full): stop and rethrow.
+      this.fatal = err;
+      this.scope.cancel('stopped', err);
+    }
   }
 
   private async claimFirstWin(r: CandidateResult): Promise<void> {
-    if (this.leader || this.stopper.signal.aborted) return this.settle(r, 'passed');
+    if (this.leader || this.scope.cancelled) return this.settle(r, 'passed');
     this.leader = r;
     // Kill the rest first: their CPUs are better spent on nothing than on losers.
-    this.stopper.stop(new Error(`candidate ${r.name} won`));
+    this.stoppedAt = performance.now();
+    this.scope.cancel('lost', new Error(`candidate ${r.name} won`));
     await this.crown(r);
   }
 
@@ -469,20 +652,42 @@ class Speculation {
     this.options.onProgress?.({ type: 'baseline', baseline: structuredClone(this.baseline) });
   }
 
+  private notice(message: string): void {
+    this.options.onProgress?.({ type: 'notice', message });
+  }
+
   private outcome(): SpeculateOutcome {
     return {
       mode: this.mode,
       workspace: this.ws.path,
+      cwd: this.test.cwd,
       framework: this.test.kind,
       winner: this.results.find((r) => r.state === 'winner') ?? null,
       committed: this.committed,
       dryRun: this.options.dryRun ?? false,
+      uncommittedChanges: this.uncommitted,
       mustPass: this.mustPass,
       baseline: this.baseline,
       candidates: this.results,
-      timings: { totalMs: performance.now() - this.start, firstPassMs: this.firstPassMs, commitMs: this.commitMs },
+      timings: {
+        totalMs: performance.now() - this.start,
+        firstPassMs: this.firstPassMs,
+        commitMs: this.commitMs,
+        losersGoneMs: this.losersGoneMs,
+      },
     };
   }
+}
+
+/** Files a related run starts from, relative to the workspace: changed files and test files. */
+interface RelatedFiles {
+  changed: string[];
+  testFiles: string[];
+}
+
+/** The files of `related` that exist in the candidate's branch, relative to the workspace. */
+function existingFiles(related: RelatedFiles, branch: Branch): string[] {
+  return [...related.changed, ...related.testFiles].filter((f) => existsSync(join(branch.path, f)));
 }
 
 /** bestOf's order: higher score, then fewer changed lines, then the faster run, then the earlier candidate. */

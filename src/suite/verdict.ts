@@ -1,4 +1,4 @@
-import type { TestOutcome } from './test-runner.ts';
+import type { TestOutcome } from './suite-run.ts';
 
 export interface Verdict {
   passed: boolean;
@@ -38,5 +38,27 @@ export function judge(baseline: Map<string, TestOutcome>, run: Map<string, TestO
     const matching = [...run.values()].filter((t) => matchesTest(t.id, entry));
     return matching.length === 0 || matching.some((t) => t.status !== 'passed');
   });
+  return { passed: regressions.length === 0 && stillFailing.length === 0, regressions, stillFailing, fixed };
+}
+
+/**
+ * The pass rule on part of the suite (the tests related to a change): only the tests that ran are
+ * judged. It can reject (a test that passed at baseline fails, or a mustPass test fails) but never
+ * pass a candidate on its own: what did not run may still have broken.
+ */
+export function judgeSubset(
+  baseline: Map<string, TestOutcome>,
+  run: Map<string, TestOutcome>,
+  mustPass: string[],
+): Verdict {
+  const regressions: string[] = [];
+  const fixed: string[] = [];
+  for (const [id, now] of run) {
+    const before = baseline.get(id)?.status;
+    if (before === 'passed' && now.status === 'failed') regressions.push(id);
+    if (before === 'failed' && now.status === 'passed') fixed.push(id);
+  }
+  const failing = [...run.values()].filter((t) => t.status === 'failed');
+  const stillFailing = mustPass.filter((entry) => failing.some((t) => matchesTest(t.id, entry)));
   return { passed: regressions.length === 0 && stillFailing.length === 0, regressions, stillFailing, fixed };
 }

@@ -1,4 +1,14 @@
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, symlinkSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,4 +40,39 @@ export function linkNodeModules(from: string, to: string): void {
     if (name.startsWith('.') && name !== '.bin') continue; // caches and npm's own bookkeeping
     symlinkSync(join(from, name), join(to, name));
   }
+}
+
+/** A git repository with packages/x (Vitest) and packages/y (Jest); node_modules at the top and in packages/x. */
+export function monorepo(): { repo: string; cleanup: () => Promise<void> } {
+  const parent = realpathSync(mkdtempSync(join(tmpdir(), 'branching-mono-')));
+  const repo = join(parent, 'repo');
+  cpSync(join(speculateFixtures, 'vitest-project'), join(repo, 'packages/x'), { recursive: true });
+  cpSync(join(speculateFixtures, 'jest-project'), join(repo, 'packages/y'), { recursive: true });
+  linkNodeModules(join(repoRoot, 'node_modules'), join(repo, 'node_modules'));
+  // Vitest writes its bundled config into the nearest node_modules: the package's own, inside a package workspace.
+  linkNodeModules(join(repoRoot, 'node_modules'), join(repo, 'packages/x/node_modules'));
+  writeFileSync(join(repo, '.gitignore'), 'node_modules\n');
+  const env = {
+    ...process.env,
+    GIT_AUTHOR_NAME: 't',
+    GIT_AUTHOR_EMAIL: 't@t',
+    GIT_COMMITTER_NAME: 't',
+    GIT_COMMITTER_EMAIL: 't@t',
+  };
+  for (const args of [
+    ['init', '-q'],
+    ['add', '-A'],
+    ['commit', '-qm', 'monorepo'],
+  ]) {
+    execFileSync('git', args, { cwd: repo, env });
+  }
+  return { repo, cleanup: () => removeLayerDir(parent) };
+}
+
+/** A fixture patch as `git diff` at the top level writes it: paths under `pkg`. */
+export function topLevelPatch(name: string, pkg: string): { diff: string; name: string } {
+  const diff = readFileSync(patchFile(name), 'utf8')
+    .replaceAll(' a/src/', ` a/${pkg}/src/`)
+    .replaceAll(' b/src/', ` b/${pkg}/src/`);
+  return { name: `${name} (top level)`, diff };
 }

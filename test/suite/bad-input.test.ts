@@ -200,7 +200,7 @@ describe('plain commands: the exit code decides', () => {
       signal: controller.signal,
       maxParallel: 2,
       onProgress: (e) => {
-        const pgid = e.type === 'baseline' ? e.baseline.pgid : e.candidate.pgid;
+        const pgid = e.type === 'baseline' ? e.baseline.pgid : e.type === 'candidate' ? e.candidate.pgid : null;
         if (pgid && !pgids.includes(pgid)) pgids.push(pgid);
         // Both suites started: stop everything.
         if (pgids.length === 2) controller.abort(new Error('stop now'));

@@ -2,9 +2,10 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { probeSandbox } from '../../src/sandbox/launcher.ts';
 import { speculateReportSchema } from '../../src/suite/report.ts';
 import { assertBuilt, repoRoot } from '../helpers/build.ts';
-import { copyFixture, patchFile } from '../helpers/fixture-project.ts';
+import { copyFixture, monorepo, patchFile, topLevelPatch } from '../helpers/fixture-project.ts';
 import { validate } from '../helpers/json-schema.ts';
 import { type Snapshot, snapshot, tempDir, writeTree } from '../helpers/tree.ts';
 
@@ -80,6 +81,9 @@ describe('plain-command project', () => {
       ['3-stale.diff', 'error'],
     ]);
     expect(report.candidates[2].error.message).toMatch(/patch does not apply/);
+    const sandboxed = probeSandbox().available;
+    for (const c of report.candidates) expect(c.isolation.sandboxed).toBe(sandboxed);
+    expect(report.candidates[0].isolation.reason).not.toBe('');
     expect(await fs.readFile(join(project, 'value'), 'utf8')).toBe('good\n');
     expect((await snapshot(project))['other.txt']).toBe(before['other.txt']);
   });
@@ -111,6 +115,29 @@ describe('plain-command project', () => {
     const badTimeout = await runCli(['best-of', '--dir', patches, '--timeout', 'soon', ...check], project);
     expect(badTimeout.code).toBe(2);
     expect(badTimeout.stderr).toMatch(/--timeout must be a duration/);
+    const nothingApplies = await runCli(
+      [
+        'speculate',
+        '--patch',
+        join(patches, '3-stale.diff'),
+        '--patch',
+        join(patches, '3-stale.diff'),
+        '--json',
+        ...check,
+      ],
+      project,
+    );
+    expect(nothingApplies.code).toBe(2);
+    const error = parseReport(nothingApplies.stdout).error;
+    expect(error).toMatchObject({ name: 'ArgumentError', code: 'ERR_SPECULATE_NOTHING_APPLIES' });
+    expect(error.message.match(/candidate 3-stale\.diff: git apply failed:/g)).toHaveLength(2);
+    expect(error.message).toMatch(/patch does not apply/);
+    const noCommand = await runCli(
+      ['speculate', '--dir', patches, '--json', '--', 'no-such-test-command-here', 'run'],
+      project,
+    );
+    expect(noCommand.code).toBe(2);
+    expect(parseReport(noCommand.stdout).error).toMatchObject({ code: 'ERR_SPECULATE_NO_TEST_COMMAND' });
     const noFramework = await runCli(['speculate', '--dir', patches], project);
     expect(noFramework.code).toBe(2);
     expect(noFramework.stderr).toMatch(/cannot tell which test framework/);
@@ -130,5 +157,22 @@ test('speculate -- npx vitest run: plain progress lines in CI, per-test results,
     expect(await fs.readFile(join(p.path, 'src/math.js'), 'utf8')).toContain('return a * b;');
   } finally {
     await p.cleanup();
+  }
+});
+
+test('-C repo --cwd packages/x -- npx vitest run: per-test results in a package, a top-level patch committed', async () => {
+  const { repo, cleanup } = monorepo();
+  try {
+    const patch = join(repo, '..', 'right.diff');
+    await fs.writeFile(patch, topLevelPatch('right', 'packages/x').diff);
+    const args = ['speculate', '-C', repo, '--cwd', 'packages/x', '--patch', patch, '--json'];
+    const r = await runCli([...args, '--', 'npx', 'vitest', 'run'], repo);
+    expect(r.code).toBe(0);
+    const report = parseReport(r.stdout);
+    expect(report).toMatchObject({ framework: 'vitest', cwd: 'packages/x', committed: true, uncommittedChanges: 0 });
+    expect(report.baseline.failing).toEqual(['test/mul.test.js > multiplies']);
+    expect(await fs.readFile(join(repo, 'packages/x/src/math.js'), 'utf8')).toContain('return a * b;');
+  } finally {
+    await cleanup();
   }
 });

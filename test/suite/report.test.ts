@@ -17,21 +17,25 @@ const candidate = {
   durationMs: 12.5,
   score: 2,
   error: null,
+  isolation: { sandboxed: true, reason: 'namespaces' },
   branchDir: null,
+  stage: 'full',
 };
 const report = {
-  schemaVersion: 1,
+  schemaVersion: 2,
   command: 'speculate',
   mode: 'first-wins',
   workspace: '/p',
+  cwd: '',
+  uncommittedChanges: 0,
   framework: 'vitest',
   dryRun: false,
   committed: true,
   winner: 0,
   mustPass: ['t.test.js > x'],
-  baseline: { counts: { passed: 1, failed: 1, skipped: 0 }, failing: ['t.test.js > x'], durationMs: 10 },
+  baseline: { source: 'run', counts: { passed: 1, failed: 1, skipped: 0 }, failing: ['t.test.js > x'], durationMs: 10 },
   candidates: [candidate],
-  timings: { totalMs: 30, firstPassMs: 20, commitMs: 25 },
+  timings: { totalMs: 30, firstPassMs: 20, commitMs: 25, losersGoneMs: null },
 };
 
 test('the schema accepts a report and an error report, and rejects what a bot could not rely on', () => {
@@ -39,7 +43,7 @@ test('the schema accepts a report and an error report, and rejects what a bot co
   expect(validate(speculateReportSchema, toErrorReport(new Error('x'), 'best-of'))).toEqual([]);
   const bad = (patch: object) => validate(speculateReportSchema, { ...report, ...patch });
   expect(bad({ winner: '0' })).not.toEqual([]);
-  expect(bad({ schemaVersion: 2 })).not.toEqual([]);
+  expect(bad({ schemaVersion: 1 })).not.toEqual([]);
   expect(bad({ candidates: [{ ...candidate, state: 'bogus' }] })).not.toEqual([]);
   expect(bad({ candidates: [{ ...candidate, counts: { passed: -1, failed: 0, skipped: 0 } }] })).not.toEqual([]);
   expect(bad({ extra: true })).not.toEqual([]);

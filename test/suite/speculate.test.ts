@@ -63,6 +63,7 @@ describe.each(['vitest', 'jest'] as const)('%s fixture', (framework) => {
     const c = outcome.candidates;
     expect(byName(c, 'wrong.diff')).toMatchObject({
       state: 'failed',
+      stage: 'related',
       stillFailing: ['test/mul.test.js > multiplies'],
       regressions: [],
     });

@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { parseJestShapedReport, type TestOutcome } from '../../src/suite/test-runner.ts';
+import type { TestOutcome } from '../../src/suite/suite-run.ts';
 import { failingAtBaseline, judge } from '../../src/suite/verdict.ts';
 
 const run = (entries: Record<string, TestOutcome['status']>) =>
@@ -33,35 +33,4 @@ test('mustPass entries match a whole id or its trailing names', () => {
   expect(judge(baseline, now, ['other']).passed).toBe(true);
   expect(judge(baseline, now, ['a.test.js > fixes']).stillFailing).toEqual(['a.test.js > fixes']);
   expect(judge(baseline, now, ['ixes']).stillFailing).toEqual(['ixes']);
-});
-
-test('Jest-shaped reports: ids relative to the project, and a file that failed to load is a failing entry', () => {
-  const report = {
-    testResults: [
-      {
-        name: '/p/test/ok.test.js',
-        status: 'passed',
-        assertionResults: [
-          { ancestorTitles: ['math'], title: 'adds', status: 'passed' },
-          { title: 'later', status: 'todo' },
-        ],
-      },
-      {
-        name: '/p/test/broken.test.js',
-        status: 'failed',
-        message: 'SyntaxError: Unexpected token',
-        assertionResults: [],
-      },
-    ],
-  };
-  const { tests, counts } = parseJestShapedReport(report, '/p', 'test');
-  expect(counts).toEqual({ passed: 1, failed: 0, skipped: 1 });
-  expect(tests.get('test/ok.test.js > math > adds')?.status).toBe('passed');
-  expect(tests.get('test/broken.test.js')).toMatchObject({
-    status: 'failed',
-    kind: 'file',
-    message: 'SyntaxError: Unexpected token',
-  });
-  expect(tests.get('test/ok.test.js')).toMatchObject({ status: 'passed', kind: 'file' });
-  expect(() => parseJestShapedReport({ numTotalTests: 1 }, '/p', 'baseline')).toThrow(/no testResults array/);
 });

@@ -2,17 +2,18 @@ import { readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ArgumentError, isBranchingError } from '../../base/errors.ts';
-import type { Candidate } from '../../suite/patch.ts';
+import type { PatchCandidate } from '../../suite/patch.ts';
 import { toErrorReport, toReport } from '../../suite/report.ts';
 import {
   bestOf,
   type CandidateResult,
   type ProgressEvent,
-  type SpeculateOptions,
   type SpeculateOutcome,
+  type SuiteSpeculateOptions,
   speculate,
 } from '../../suite/speculate.ts';
-import { frameworkOfCommand, type TestSpec } from '../../suite/test-runner.ts';
+import type { TestSpec } from '../../suite/suite-run.ts';
+import { frameworkOfCommand } from '../../suite/test-report.ts';
 import { type Command, EXIT, UsageError } from '../command.ts';
 import { parseDuration } from '../duration.ts';
 
@@ -30,11 +31,15 @@ const OPTIONS = {
   framework: { type: 'string' },
   'must-pass': { type: 'string', multiple: true },
   workspace: { type: 'string', short: 'C' },
+  cwd: { type: 'string' },
+  'baseline-from': { type: 'string' },
+  'no-cache': { type: 'boolean', default: false },
 } as const;
 
 const USAGE_TAIL =
   '--patch a.diff [--patch b.diff] [--dir patches/] [--parallel N] [--timeout 10m] [--json] [--dry-run] [--keep]\n' +
-  '       [--framework vitest|jest|auto|none] [--must-pass TEST]... [-C workspace] [-- test command...]';
+  '       [--framework vitest|jest|auto|none] [--must-pass TEST]... [-C workspace] [--cwd DIR]\n' +
+  '       [--baseline-from report.json] [--no-cache] [-- test command...]';
 
 export const speculateCommand: Command = {
   name: 'speculate',
@@ -85,8 +90,8 @@ async function runParsed(name: CommandName, argv: string[]): Promise<number> {
   const onSigint = () => controller.abort(new Error('interrupted'));
   process.once('SIGINT', onSigint);
   process.once('SIGTERM', onSigint);
-  const progress = values.json ? null : createProgress(process.stdout.isTTY === true && !process.env.CI);
-  const options: SpeculateOptions = {
+  const progress = createProgress(process.stdout.isTTY === true && !process.env.CI && !values.json, values.json);
+  const options: SuiteSpeculateOptions = {
     workspace: resolve(values.workspace ?? process.cwd()),
     candidates,
     test,
@@ -95,6 +100,9 @@ async function runParsed(name: CommandName, argv: string[]): Promise<number> {
     mustPass: values['must-pass'],
     dryRun: values['dry-run'],
     keep: values.keep,
+    cwd: values.cwd,
+    baselineFrom: values['baseline-from'],
+    cacheBaseline: !values['no-cache'],
     signal: controller.signal,
     onProgress: progress?.update,
   };
@@ -126,7 +134,7 @@ async function runParsed(name: CommandName, argv: string[]): Promise<number> {
   return outcome.winner ? EXIT.ok : EXIT.failed;
 }
 
-function collectCandidates(patches: string[], dirs: string[]): Candidate[] {
+function collectCandidates(patches: string[], dirs: string[]): PatchCandidate[] {
   const files = [...patches.map((p) => resolve(p))];
   for (const dir of dirs) {
     const abs = resolve(dir);
@@ -171,8 +179,16 @@ interface Progress {
   stop: () => void;
 }
 
-function createProgress(tty: boolean): Progress {
-  return tty ? liveTable() : plainLines();
+/** Notices go to stderr in every mode (also under --json, whose stdout is the report alone). */
+function createProgress(tty: boolean, json: boolean): Progress {
+  const inner = json ? null : tty ? liveTable() : plainLines();
+  return {
+    update(event) {
+      if (event.type === 'notice') console.error(`branching: ${event.message}`);
+      else inner?.update(event);
+    },
+    stop: () => inner?.stop(),
+  };
 }
 
 function countsText(c: { passed: number; failed: number } | null): string {
@@ -189,11 +205,13 @@ function plainLines(): Progress {
   let baselineState = '';
   return {
     update(event) {
+      if (event.type === 'notice') return;
       if (event.type === 'baseline') {
         const b = event.baseline;
         if (b.state === baselineState) return; // a repeat (e.g. its process started)
         baselineState = b.state;
-        if (b.state === 'done') console.log(`baseline: ${countsText(b.counts)} (${seconds(b.durationMs)})`);
+        const from = b.source === 'run' ? '' : ` (from the ${b.source})`;
+        if (b.state === 'done') console.log(`baseline${from}: ${countsText(b.counts)} (${seconds(b.durationMs)})`);
         else if (b.state === 'running') console.log('baseline: running');
         return;
       }
@@ -208,7 +226,7 @@ function plainLines(): Progress {
 
 function describeCandidate(c: CandidateResult): string {
   const parts: string[] = [c.state];
-  if (c.counts) parts.push(countsText(c.counts));
+  if (c.counts) parts.push(`${countsText(c.counts)}${c.stage === 'related' ? ' (related tests only)' : ''}`);
   if (c.regressions.length) parts.push(`breaks ${c.regressions.join(', ')}`);
   if (c.state === 'failed' && c.stillFailing.length) parts.push(`still failing: ${c.stillFailing.join(', ')}`);
   if (c.error) parts.push(c.error.message.split('\n').slice(0, 3).join(' | '));
@@ -235,6 +253,7 @@ function liveTable(): Progress {
   timer.unref();
   return {
     update(event) {
+      if (event.type === 'notice') return;
       if (event.type === 'baseline') {
         const b = event.baseline;
         const row = rows.get('baseline') ?? {

@@ -1,12 +1,24 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, isAbsolute, join, relative, sep } from 'node:path';
+import { delimiter, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { ArgumentError, TimeoutError } from '../base/errors.ts';
 import { SuiteError } from './errors.ts';
 import type { SuiteExecutor, SuiteExit } from './executor.ts';
+import { inSubdir } from './flaky-exec.ts';
+import {
+  countTests,
+  detectFramework,
+  type Framework,
+  frameworkOfCommand,
+  type ReportEntry,
+  readJestReport,
+  reporterArgs,
+  shorten,
+  type TestStatus,
+} from './test-report.ts';
 
-export type Framework = 'vitest' | 'jest';
+export type { Framework, TestStatus };
 
 /**
  * The test suite that judges candidates:
@@ -22,18 +34,20 @@ export type TestSpec =
 /** A validated TestSpec, with the framework (or `command`) decided. */
 export interface ResolvedTest {
   kind: Framework | 'command';
+  /** The subdirectory of the workspace the command runs in ('' for the workspace itself), '/'-separated. */
+  cwd: string;
   /** argv prefix: the runner or the command; `{report}` is appended by the runner for frameworks. */
   argv: string[];
   args: string[];
 }
 
-export type TestStatus = 'passed' | 'failed' | 'skipped';
-
 export interface TestOutcome {
   id: string;
   status: TestStatus;
-  /** `file`: a test file that failed as a whole (did not load, or crashed outside any test). */
-  kind: 'test' | 'file' | 'command';
+  /** `file`: a test file's own entry (see ReportEntry); `command`: a plain command's exit status. */
+  kind: ReportEntry['kind'] | 'command';
+  /** The test file, relative to where the command ran (none for a plain command). */
+  file?: string;
   /** The first failure message, shortened. */
   message?: string;
 }
@@ -47,8 +61,12 @@ export interface SuiteRun {
 const FRAMEWORKS: readonly string[] = ['vitest', 'jest'];
 const COMMAND_ID = '(command)';
 
-/** Validates a TestSpec and decides the framework; nothing runs yet. */
-export function resolveTest(spec: unknown, workspace: string): ResolvedTest {
+/**
+ * Validates a TestSpec and decides the framework; nothing runs yet. `cwd` is the subdirectory of the
+ * workspace the command runs in (a package of a monorepo); detection and the runner's bin start there.
+ */
+export function resolveTest(spec: unknown, workspace: string, cwd = ''): ResolvedTest {
+  const runDir = join(workspace, checkCwd(cwd, workspace));
   if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) {
     throw new ArgumentError('test must be { framework, args } or { command: [...] }', {
       argument: 'test',
@@ -72,7 +90,8 @@ export function resolveTest(spec: unknown, workspace: string): ResolvedTest {
         code: 'ERR_SPECULATE_NO_TEST_COMMAND',
       });
     }
-    return { kind: 'command', argv: command as string[], args: args as string[] };
+    checkProgram((command as string[])[0]!, runDir);
+    return { kind: 'command', cwd, argv: command as string[], args: args as string[] };
   }
   if (framework !== 'auto' && !FRAMEWORKS.includes(framework as string)) {
     throw new ArgumentError(
@@ -80,48 +99,66 @@ export function resolveTest(spec: unknown, workspace: string): ResolvedTest {
       { argument: 'test.framework', code: 'ERR_SPECULATE_UNKNOWN_FRAMEWORK' },
     );
   }
-  const kind =
-    framework === 'auto' ? detectFramework(workspace, command as string[] | undefined) : (framework as Framework);
-  const argv = (command as string[] | undefined) ?? [process.execPath, resolveRunnerBin(kind, workspace)];
-  return { kind, argv, args: args as string[] };
+  const kind = framework === 'auto' ? frameworkOf(runDir, command as string[] | undefined) : (framework as Framework);
+  if (command !== undefined) checkProgram((command as string[])[0]!, runDir);
+  const argv = (command as string[] | undefined) ?? [process.execPath, resolveRunnerBin(kind, runDir, workspace)];
+  return { kind, cwd, argv, args: args as string[] };
+}
+
+function checkCwd(cwd: unknown, workspace: string): string {
+  const parts = typeof cwd === 'string' ? cwd.split('/') : [];
+  const valid =
+    typeof cwd === 'string' &&
+    (cwd === '' || (!isAbsolute(cwd) && !parts.some((p) => p === '..' || p === '' || p === '.')));
+  if (!valid) {
+    throw new ArgumentError(
+      `cwd must be a relative path inside the workspace, without '.' or '..'; got ${JSON.stringify(cwd)}`,
+      {
+        argument: 'cwd',
+      },
+    );
+  }
+  const dir = join(workspace, cwd as string);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new ArgumentError(`cwd ${JSON.stringify(cwd)} is not a directory of ${workspace}`, {
+      argument: 'cwd',
+      path: dir,
+    });
+  }
+  return cwd as string;
+}
+
+/** The test command's program must exist before any branch does: on PATH, or as a path from where it runs. */
+function checkProgram(program: string, runDir: string): void {
+  const candidates = program.includes('/')
+    ? [resolve(runDir, program)]
+    : (process.env.PATH ?? '')
+        .split(delimiter)
+        .filter(Boolean)
+        .map((dir) => join(dir, program));
+  if (candidates.some((file) => isExecutable(file))) return;
+  throw new ArgumentError(
+    `the test command ${JSON.stringify(program)} was not found ${program.includes('/') ? `from ${runDir}` : 'on PATH'}`,
+    { argument: 'test.command', path: program, code: 'ERR_SPECULATE_NO_TEST_COMMAND' },
+  );
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
 }
 
 function isCommand(value: unknown): value is string[] {
   return Array.isArray(value) && value.length > 0 && value.every((a) => typeof a === 'string') && value[0] !== '';
 }
 
-/** Which framework a command launches, judging by its words (`npx vitest run`, `node_modules/.bin/jest`). */
-export function frameworkOfCommand(command: readonly string[]): Framework | null {
-  for (const word of command) {
-    const base = word.split(/[\\/]/).pop() ?? '';
-    if (/^vitest(\.m?js)?$/.test(base)) return 'vitest';
-    if (/^jest(\.js)?$/.test(base)) return 'jest';
-  }
-  return null;
-}
-
-/** `auto`: the command's words, then the project's package.json, then its config files. */
-function detectFramework(workspace: string, command: string[] | undefined): Framework {
-  const fromCommand = command ? frameworkOfCommand(command) : null;
-  if (fromCommand) return fromCommand;
-  const pkgFile = join(workspace, 'package.json');
-  if (existsSync(pkgFile)) {
-    try {
-      const pkg = JSON.parse(readFileSync(pkgFile, 'utf8'));
-      const deps = { ...pkg.dependencies, ...pkg.devDependencies };
-      if ('vitest' in deps) return 'vitest';
-      if ('jest' in deps || pkg.jest !== undefined) return 'jest';
-      const script = String(pkg.scripts?.test ?? '');
-      const fromScript = frameworkOfCommand(script.split(/\s+/));
-      if (fromScript) return fromScript;
-    } catch {
-      // An unreadable package.json: fall through to config files.
-    }
-  }
-  for (const ext of ['ts', 'mts', 'js', 'mjs', 'cjs']) {
-    if (existsSync(join(workspace, `vitest.config.${ext}`))) return 'vitest';
-    if (existsSync(join(workspace, `jest.config.${ext}`))) return 'jest';
-  }
+function frameworkOf(workspace: string, command: string[] | undefined): Framework {
+  const found = detectFramework(workspace, command);
+  if (found) return found;
   throw new ArgumentError(
     `cannot tell which test framework ${workspace} uses (no vitest or jest in package.json or config files): pass test.framework or test.command`,
     { argument: 'test.framework', path: workspace, code: 'ERR_SPECULATE_UNKNOWN_FRAMEWORK' },
@@ -132,21 +169,23 @@ function detectFramework(workspace: string, command: string[] | undefined): Fram
  * The runner's bin script, found like Node resolves packages: node_modules in the workspace and
  * its ancestors. A bin inside the workspace is given relative to it, so each branch runs its own copy.
  */
-function resolveRunnerBin(framework: Framework, workspace: string): string {
-  for (let dir = workspace; ; dir = dirname(dir)) {
+function resolveRunnerBin(framework: Framework, runDir: string, workspace: string): string {
+  for (let dir = runDir; ; dir = dirname(dir)) {
     const pkgFile = join(dir, 'node_modules', framework, 'package.json');
     if (existsSync(pkgFile)) {
       const pkg = JSON.parse(readFileSync(pkgFile, 'utf8'));
       const bin = typeof pkg.bin === 'string' ? pkg.bin : pkg.bin?.[framework];
       const abs = join(dirname(pkgFile), bin);
-      const rel = relative(workspace, abs);
-      return rel.startsWith('..') || isAbsolute(rel) ? abs : `.${sep}${rel}`;
+      const inWorkspace = relative(workspace, abs);
+      if (inWorkspace.startsWith('..') || isAbsolute(inWorkspace)) return abs;
+      const rel = relative(runDir, abs);
+      return rel.startsWith('..') ? rel : `.${sep}${rel}`;
     }
     if (dirname(dir) === dir) break;
   }
-  throw new ArgumentError(`${framework} is not installed for ${workspace} (no node_modules/${framework} found)`, {
+  throw new ArgumentError(`${framework} is not installed for ${runDir} (no node_modules/${framework} found)`, {
     argument: 'test.framework',
-    path: workspace,
+    path: runDir,
     code: 'ERR_SPECULATE_RUNNER_MISSING',
   });
 }
@@ -157,13 +196,50 @@ export function suiteArgv(test: ResolvedTest, reportFile: string): string[] {
   if (test.kind === 'vitest') {
     // `run` (no watch mode) must be the first word after the bin; a user's command usually has it.
     const subcommand = test.argv.includes('run') ? [] : ['run'];
-    return [...test.argv, ...subcommand, ...test.args, '--reporter=json', `--outputFile=${reportFile}`];
+    return [...test.argv, ...subcommand, ...test.args, ...reporterArgs('vitest', reportFile)];
   }
-  return [...test.argv, ...test.args, '--ci', '--json', `--outputFile=${reportFile}`];
+  return [...test.argv, ...test.args, '--ci', ...reporterArgs('jest', reportFile)];
+}
+
+/**
+ * The argv of a first-stage run: only the test files related to `files` (absolute paths of changed
+ * sources and of test files to include), through `vitest related` or `jest --findRelatedTests`.
+ * Null when the command gives no handle for it (a plain command, a vitest behind a script).
+ */
+export function relatedArgv(test: ResolvedTest, files: string[], reportFile: string): string[] | null {
+  if (test.kind === 'command') return null;
+  if (test.kind === 'jest') {
+    return [
+      ...test.argv,
+      ...test.args,
+      '--ci',
+      '--findRelatedTests',
+      ...files,
+      '--passWithNoTests',
+      ...reporterArgs('jest', reportFile),
+    ];
+  }
+  const at = test.argv.findIndex((word) => frameworkOfCommand([word]) === 'vitest');
+  if (at < 0) return null;
+  const rest = test.argv.slice(at + 1);
+  if (rest[0] === 'run') rest.shift();
+  return [
+    ...test.argv.slice(0, at + 1),
+    'related',
+    '--run',
+    ...rest,
+    ...test.args,
+    ...files,
+    ...reporterArgs('vitest', reportFile),
+  ];
 }
 
 export interface RunSuiteOptions {
   test: ResolvedTest;
+  /** Run only the tests related to these files (absolute paths as the run sees them); see relatedArgv. */
+  related?: string[];
+  /** Called once the suite's processes are gone, before its report is read. */
+  onExit?: (exit: SuiteExit) => void;
   executor: SuiteExecutor;
   branchDir: string;
   workspaceDir: string;
@@ -185,17 +261,18 @@ export async function runSuite(options: RunSuiteOptions): Promise<SuiteRun> {
     const privateTmp = join(scratch, 'tmp');
     await fs.mkdir(privateTmp);
     const reportFile = join(scratch, 'report.json');
-    const argv = suiteArgv(test, reportFile);
+    const argv = (options.related && relatedArgv(test, options.related, reportFile)) || suiteArgv(test, reportFile);
     const exit = await executor.run({
       branchDir: options.branchDir,
       workspaceDir: options.workspaceDir,
       writable: [scratch],
-      argv,
+      argv: inSubdir(argv, test.cwd),
       env: { ...process.env, TMPDIR: privateTmp, TMP: privateTmp, TEMP: privateTmp, CI: process.env.CI ?? '1' },
       timeoutMs: options.timeoutMs,
       signal: options.signal,
       onStart: options.onStart,
     });
+    options.onExit?.(exit);
     if (exit.aborted) throw options.signal?.reason ?? new Error('aborted');
     if (exit.timedOut) {
       throw new TimeoutError(
@@ -205,7 +282,7 @@ export async function runSuite(options: RunSuiteOptions): Promise<SuiteRun> {
     }
     const projectDir = executor.projectPath(options.branchDir, options.workspaceDir);
     if (test.kind === 'command') return commandRun(exit);
-    const run = await readReport(reportFile, exit, projectDir, test.kind, options.label);
+    const run = await readReport(reportFile, exit, join(projectDir, test.cwd), test.kind, options.label);
     // Messages name the branch's private path; the user knows the project by its own.
     if (projectDir !== options.workspaceDir) {
       for (const t of run.tests.values())
@@ -230,11 +307,6 @@ function describeExit(exit: SuiteExit): string {
   return exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
 }
 
-function shorten(text: string, max = 2000): string {
-  const trimmed = text.trim();
-  return trimmed.length > max ? `${trimmed.slice(0, max)}…` : trimmed;
-}
-
 async function readReport(
   file: string,
   exit: SuiteExit,
@@ -242,96 +314,21 @@ async function readReport(
   kind: Framework,
   label: string,
 ): Promise<SuiteRun> {
-  const output = shorten(exit.stderrTail || exit.stdoutTail, 1500);
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch {
+  const entries = await readJestReport(file, projectDir, `${label}: ${kind}`);
+  if (entries === null) {
+    const output = shorten(exit.stderrTail || exit.stdoutTail, 1500);
     const crashed = exit.signal !== null;
     throw new SuiteError(
       `${label}: ${kind} ${crashed ? `crashed (${describeExit(exit)})` : `exited with ${describeExit(exit)}`} without writing its JSON report${output ? `; its output ends with:\n${output}` : ''}`,
       { code: crashed ? 'ERR_SUITE_CRASHED' : 'ERR_SUITE_NO_REPORT', path: file },
     );
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new SuiteError(
-      `${label}: ${kind}'s report is not JSON (${(err as Error).message}); it starts with ${JSON.stringify(text.slice(0, 80))}`,
-      { code: 'ERR_SUITE_REPORT_INVALID', path: file, cause: err },
-    );
-  }
-  return { ...parseJestShapedReport(json, projectDir, label, file), exit };
+  return { ...outcomesOf(entries), exit };
 }
 
-interface AssertionJson {
-  fullName?: string;
-  title?: string;
-  ancestorTitles?: string[];
-  status?: string;
-  failureMessages?: string[];
-}
-
-interface FileJson {
-  name?: string;
-  status?: string;
-  message?: string;
-  assertionResults?: AssertionJson[];
-}
-
-/**
- * Vitest's JSON reporter and Jest's --json write the same shape:
- * `testResults[]` (files: name, status, message) each with `assertionResults[]`
- * (ancestorTitles, title, status, failureMessages). Test ids are
- * `<file relative to the project> > <describe> > <test>`, stable across branches.
- */
-export function parseJestShapedReport(
-  json: unknown,
-  projectDir: string,
-  label: string,
-  file = '',
-): Omit<SuiteRun, 'exit'> {
-  const files = (json as { testResults?: unknown })?.testResults;
-  if (!Array.isArray(files)) {
-    throw new SuiteError(`${label}: the JSON report has no testResults array`, {
-      code: 'ERR_SUITE_REPORT_INVALID',
-      path: file,
-    });
-  }
+/** A parsed report as a judge reads it: outcomes by id, and counts of tests. */
+export function outcomesOf(entries: ReportEntry[]): Omit<SuiteRun, 'exit'> {
   const tests = new Map<string, TestOutcome>();
-  const counts = { passed: 0, failed: 0, skipped: 0 };
-  for (const f of files as FileJson[]) {
-    const rel = relativeTestFile(f.name ?? '?', projectDir);
-    const assertions = Array.isArray(f.assertionResults) ? f.assertionResults : [];
-    for (const a of assertions) {
-      const title = [...(a.ancestorTitles ?? []), a.title ?? a.fullName ?? '?'].join(' > ');
-      const id = `${rel} > ${title}`;
-      const status = statusOf(a.status);
-      counts[status]++;
-      const message = status === 'failed' ? shorten((a.failureMessages ?? []).join('\n'), 1000) : undefined;
-      tests.set(id, { id, status, kind: 'test', message });
-    }
-    // A file that failed although none of its tests did: it did not load, or failed outside any test.
-    const fileFailed = f.status === 'failed' && !assertions.some((a) => statusOf(a.status) === 'failed');
-    tests.set(rel, {
-      id: rel,
-      status: fileFailed ? 'failed' : 'passed',
-      kind: 'file',
-      message: fileFailed ? shorten(f.message ?? 'the test file failed', 1000) : undefined,
-    });
-  }
-  return { tests, counts };
-}
-
-/** A Jest-shaped report's status word (also Vitest's json reporter) as ours. */
-export function statusOf(status: string | undefined): TestStatus {
-  if (status === 'passed') return 'passed';
-  if (status === 'failed') return 'failed';
-  return 'skipped'; // pending, skipped, todo, disabled
-}
-
-function relativeTestFile(name: string, projectDir: string): string {
-  const rel = relative(projectDir, name);
-  return (rel.startsWith('..') || isAbsolute(rel) ? name : rel).split(sep).join('/');
+  for (const entry of entries) tests.set(entry.id, { ...entry });
+  return { tests, counts: countTests(entries) };
 }
