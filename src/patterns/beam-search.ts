@@ -38,8 +38,8 @@ interface Beam {
  * are simply two beams: nothing commits until the end, when the best beam
  * (highest score, ties to the lowest index) commits up its own chain of
  * ancestors, one commit into each, and every other branch is aborted. So a
- * parent only ever receives one commit, and upstream's ConflictError
- * between winners of the same beam cannot happen.
+ * parent only ever receives one commit, and a ConflictError between
+ * winners of the same beam cannot happen.
  *
  * A level where no child succeeds ends the search with nothing committed,
  * unless the search timed out, in which case the beams reached so far stand.

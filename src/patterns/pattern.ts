@@ -24,8 +24,8 @@ export abstract class Pattern {
   abstract run(target: BranchTarget): Promise<SpeculationOutcome>;
 
   /**
-   * Upstream's callable style: `Speculate.callable(candidates, opts)(ws)`.
-   * (A lowercase `speculate()` is left to the patch-level API of issue 8.)
+   * The Python `branching` API's callable style: `Speculate.callable(candidates, opts)(ws)`.
+   * (A lowercase `speculate()` would clash with the patch-level `speculate` of the suite tools.)
    */
   static callable<A extends unknown[], P extends Pattern>(
     this: new (

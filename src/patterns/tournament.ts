@@ -43,7 +43,7 @@ export interface TournamentOptions extends CommonPatternOptions {
  * next round. A lone survivor wins without a judge call. The champion
  * commits; every other branch is aborted. If the judge throws or returns
  * anything but 0 or 1, every branch is aborted, nothing commits, and `run`
- * rejects with that error (upstream hung its workers here).
+ * rejects with that error rather than leaving the other workers waiting.
  */
 export class Tournament extends Pattern {
   private readonly candidates: Candidate<CandidateContext>[];
