@@ -94,9 +94,8 @@ export interface BranchOwner {
   parentView(): ParentView<BranchHandle>;
   currentVersion(): Promise<number>;
   versionFile(): string | undefined;
-  adoptChild(child: Branch): void;
-  releaseChild(child: Branch): void;
-  openChildren(): Branch[];
+  /** @internal The branches it created and has not seen finish. */
+  readonly children: ChildSet;
   assertUsable(): void;
   assertTargetExists(): Promise<void>;
   lock(mode: 'shared' | 'exclusive'): Promise<HeldLock>;
@@ -153,7 +152,8 @@ function creationError(err: unknown, branchPath: string): Error {
 export class Branch implements BranchOwner {
   private _state: BranchState = 'open';
   private version = 0;
-  private readonly children = new ChildSet();
+  /** @internal */
+  readonly children = new ChildSet();
   /** Processes running in this branch (BranchContexts): a commit while one runs would hand it the committed files. */
   private readonly users = new Map<number, string>();
   private nextUse = 0;
@@ -201,7 +201,7 @@ export class Branch implements BranchOwner {
       await lock.release();
       lock = null;
       const branch = new Branch(name, id, branchPath, owner, dir, handle, baseVersion, claim, options);
-      owner.adoptChild(branch);
+      owner.children.add(branch);
       return branch;
     } catch (err) {
       await lock?.release();
@@ -286,7 +286,7 @@ export class Branch implements BranchOwner {
         { branchPath: this.branchPath, code: 'ERR_BRANCH_IN_USE' },
       );
     }
-    const open = this.openChildren();
+    const open = this.children.open();
     if (open.length > 0) {
       throw new CommitError(
         `cannot commit ${this.branchPath} while its children are open: ${open.map((c) => c.name).join(', ')}`,
@@ -341,7 +341,7 @@ export class Branch implements BranchOwner {
   /** Throws the branch away (its open children first). Always allowed; does nothing once finished. */
   async abort(): Promise<void> {
     if (this._state !== 'open') return;
-    for (const child of this.openChildren().reverse()) await child.abort();
+    for (const child of this.children.open().reverse()) await child.abort();
     try {
       await this.backend.destroy(this.handle);
     } catch (err) {
@@ -364,7 +364,7 @@ export class Branch implements BranchOwner {
     await this.backend.destroy(this.handle).catch(() => {});
     await removeTree(this.dir).catch(() => {});
     await releaseName(this.nameClaim, this.id);
-    this.owner.releaseChild(this);
+    this.owner.children.delete(this);
   }
 
   private root(): BranchOwner {
@@ -394,18 +394,6 @@ export class Branch implements BranchOwner {
   /** @internal */
   versionFile(): string | undefined {
     return undefined;
-  }
-  /** @internal */
-  adoptChild(child: Branch): void {
-    this.children.add(child);
-  }
-  /** @internal */
-  releaseChild(child: Branch): void {
-    this.children.delete(child);
-  }
-  /** @internal */
-  openChildren(): Branch[] {
-    return this.children.open();
   }
   /** @internal */
   assertUsable(): void {

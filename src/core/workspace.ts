@@ -136,7 +136,8 @@ export class Workspace implements BranchOwner {
   readonly shared: readonly string[];
   private readonly layout: StateLayout;
   private readonly onNotice: (message: string) => void;
-  private readonly children = new ChildSet();
+  /** @internal */
+  readonly children = new ChildSet();
   private lease: Lease | null = null;
   private ready: Promise<void> | null = null;
   private readonly reportedStuck = new Set<string>();
@@ -311,21 +312,6 @@ export class Workspace implements BranchOwner {
   /** @internal */
   versionFile(): string | undefined {
     return this.layout.mainVersion;
-  }
-
-  /** @internal */
-  adoptChild(child: Branch): void {
-    this.children.add(child);
-  }
-
-  /** @internal */
-  releaseChild(child: Branch): void {
-    this.children.delete(child);
-  }
-
-  /** @internal */
-  openChildren(): Branch[] {
-    return this.children.open();
   }
 
   /** @internal */

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ArgumentError } from '../base/errors.ts';
 import type { Branch } from '../core/branch.ts';
-import type { Workspace } from '../core/workspace.ts';
+import { Workspace } from '../core/workspace.ts';
 import type { SuiteExecutor, SuiteExit } from './executor.ts';
 import { childEnv, inSubdir } from './flaky-exec.ts';
 import { collectResults, type ResultFormat, type TestResult, withReporter } from './flaky-results.ts';
@@ -96,6 +96,28 @@ export async function inThrowawayBranch<T>(
 export async function sessionDir(prefix: string): Promise<{ path: string; dispose: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix));
   return { path, dispose: () => rm(path, { recursive: true, force: true }) };
+}
+
+/** What a suite tool runs on: a workspace (the caller's, or one it opens on a path) and a scratch dir. */
+export interface ToolSession {
+  ws: Workspace;
+  path: string;
+  /** Removes the scratch dir and closes the workspace when the tool opened it. */
+  dispose: () => Promise<void>;
+}
+
+export async function openToolSession(workspace: string | Workspace, prefix: string): Promise<ToolSession> {
+  const own = typeof workspace === 'string';
+  const ws = own ? new Workspace(workspace, { onNotice: () => {} }) : workspace;
+  const session = await sessionDir(prefix);
+  return {
+    ws,
+    path: session.path,
+    dispose: async () => {
+      await session.dispose();
+      if (own) await ws.close();
+    },
+  };
 }
 
 /** Validates a test command (the argv after `--`). */

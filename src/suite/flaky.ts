@@ -1,11 +1,11 @@
 import { join } from 'node:path';
-import { Workspace } from '../core/workspace.ts';
+import type { Workspace } from '../core/workspace.ts';
 import {
   inThrowawayBranch,
   mapLimited,
+  openToolSession,
   type RunRecord,
   runInBranch,
-  sessionDir,
   validateCommand,
   validateCount,
   validateFraction,
@@ -128,11 +128,8 @@ export async function measureFlakiness(options: FlakyOptions): Promise<FlakyRepo
   const format = resolveFormat(parseFormat(options.format), command);
   const executor = options.executor ?? defaultExecutor();
   const started = performance.now();
-  const ownWorkspace = typeof options.workspace === 'string';
-  const ws = ownWorkspace
-    ? new Workspace(options.workspace as string, { onNotice: () => {} })
-    : (options.workspace as Workspace);
-  const session = await sessionDir('branching-flaky-');
+  const session = await openToolSession(options.workspace, 'branching-flaky-');
+  const ws = session.ws;
   const series: Series = {
     ws,
     session: session.path,
@@ -149,7 +146,6 @@ export async function measureFlakiness(options: FlakyOptions): Promise<FlakyRepo
     if (sharedRuns > 0) sharedDone = await runSharedSeries(series, runs, sharedRuns);
   } finally {
     await session.dispose();
-    if (ownWorkspace) await ws.close();
   }
   const tests = summarize(series.isolated, series.shared, threshold, sharedDone);
   return {

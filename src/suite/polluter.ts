@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { ArgumentError } from '../base/errors.ts';
-import { Workspace } from '../core/workspace.ts';
-import { inThrowawayBranch, type RunRecord, runInBranch, sessionDir, validateCommand } from './branch-run.ts';
+import type { Workspace } from '../core/workspace.ts';
+import { inThrowawayBranch, openToolSession, type RunRecord, runInBranch, validateCommand } from './branch-run.ts';
 import type { SuiteExecutor } from './executor.ts';
 import { defaultExecutor } from './flaky-exec.ts';
 import { type FormatChoice, parseFormat, RUN_PSEUDO_TEST, resolveFormat, type TestResult } from './flaky-results.ts';
@@ -138,11 +138,8 @@ export async function findPolluter(options: PolluterOptions): Promise<PolluterRe
   const format = resolveFormat(parseFormat(options.format), command);
   const executor = options.executor ?? defaultExecutor();
   const started = performance.now();
-  const ownWorkspace = typeof options.workspace === 'string';
-  const ws = ownWorkspace
-    ? new Workspace(options.workspace as string, { onNotice: () => {} })
-    : (options.workspace as Workspace);
-  const session = await sessionDir('branching-polluter-');
+  const session = await openToolSession(options.workspace, 'branching-polluter-');
+  const ws = session.ws;
   const trials: PolluterTrial[] = [];
   let counter = 0;
 
@@ -183,7 +180,6 @@ export async function findPolluter(options: PolluterOptions): Promise<PolluterRe
     return { status, victim, polluters, candidates, trials, durationMs: performance.now() - started };
   } finally {
     await session.dispose();
-    if (ownWorkspace) await ws.close();
   }
 }
 
