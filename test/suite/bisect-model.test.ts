@@ -84,7 +84,10 @@ describe('NoisyBisector', () => {
     const observe = (m: NoisyBisector) => {
       m.record(8, true);
       for (let i = 0; i < 6; i++) m.record(4, false);
-      return m.posterior().slice(1, 5).reduce((a, b) => a + b, 0);
+      return m
+        .posterior()
+        .slice(1, 5)
+        .reduce((a, b) => a + b, 0);
     };
     const blind = observe(new NoisyBisector(8));
     const informed = observe(new NoisyBisector(8, { thetaEvidence: { failed: 30, passed: 70 } }));
