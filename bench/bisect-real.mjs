@@ -4,7 +4,8 @@
 // - `git bisect run` with a script running the whole suite 10 times per step (bad if any run failed),
 //   and the same script stopping at the first failure;
 // - `branching bisect` on the whole suite, and with `--test` (each run executes only that test's file).
-// Short by default (one history); BENCH_BISECT_REAL_TRIALS=5 for more, BENCH_BISECT_REAL=0 to skip.
+// Short by default (one history); BENCH_BISECT_REAL_TRIALS=5 for more, BENCH_BISECT_REAL=0 to skip,
+// BENCH_BISECT_REAL_METHODS=suite,test for some methods only.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -18,6 +19,8 @@ const COMMITS = Number(process.env.BENCH_BISECT_REAL_COMMITS ?? 32);
 const FILES = Number(process.env.BENCH_BISECT_REAL_FILES ?? 20);
 const THETA = Number(process.env.BENCH_BISECT_REAL_THETA ?? 0.3);
 const REPEAT = 10;
+/** Which methods to run (all by default): fixed, failfast, suite, test. */
+const METHODS = (process.env.BENCH_BISECT_REAL_METHODS ?? 'fixed,failfast,suite,test').split(',');
 const FLAKY = Math.min(7, FILES - 1);
 const FLAKY_FILE = `tests/t${String(FLAKY).padStart(2, '0')}.test.mjs`;
 const TARGET = `${FLAKY_FILE} > grp sometimes`;
@@ -126,21 +129,24 @@ export async function runReal() {
       const repo = join(dir, 'repo');
       const shas = makeHistory(repo, culprit);
       const judge = (r) => ({ ...r, correct: r.found === shas[culprit] });
-      results.fixed.push(judge(gitBisect(repo, shas, false)));
-      results.failFast.push(judge(gitBisect(repo, shas, true)));
-      results.suite.push(judge(branchingBisect(repo, shas, null)));
-      results.test.push(judge(branchingBisect(repo, shas, TARGET)));
+      if (METHODS.includes('fixed')) results.fixed.push(judge(gitBisect(repo, shas, false)));
+      if (METHODS.includes('failfast')) results.failFast.push(judge(gitBisect(repo, shas, true)));
+      if (METHODS.includes('suite')) results.suite.push(judge(branchingBisect(repo, shas, null)));
+      if (METHODS.includes('test')) results.test.push(judge(branchingBisect(repo, shas, TARGET)));
       appendFileSync(join(dir, 'done'), '');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   }
   const rows = [
-    summarize(`git bisect run, ${REPEAT} runs/step`, results.fixed),
-    summarize(`git bisect run, ≤${REPEAT} runs/step, stop at 1st fail`, results.failFast),
-    summarize('branching bisect (whole suite)', results.suite),
-    summarize(`branching bisect --test '${TARGET}'`, results.test),
-  ];
+    [`git bisect run, ${REPEAT} runs/step`, results.fixed],
+    [`git bisect run, ≤${REPEAT} runs/step, stop at 1st fail`, results.failFast],
+    ['branching bisect (whole suite)', results.suite],
+    [`branching bisect --test '${TARGET}'`, results.test],
+  ]
+    .filter(([, list]) => list.length > 0)
+    .map(([method, list]) => summarize(method, list));
+  if (rows.length === 0) return null;
   printTable(
     `bisect (real): vitest suite of ${FILES} files, ${COMMITS} commits, θ = ${THETA}, ${TRIALS} histories (BENCH_BISECT_REAL_TRIALS)`,
     Object.keys(rows[0]),

@@ -86,7 +86,12 @@ export function formatBisect(r: BisectReport): string {
   const head = `${r.commits} commit(s) after good ${short(r.good)}; ${r.runs} run(s)${skipped} over ${r.revisionsTested} revision(s); setup ran ${r.setup.ran}, cached ${r.setup.cached}`;
   const skips = r.skipped.map((s) => `  skipped #${s.index} ${short(s.sha)}: ${s.reason}`);
   if (r.status === 'no-evidence') {
-    return [head, `the bad revision ${short(r.bad)} gave no usable run: nothing to bisect`, ...skips].join('\n');
+    const hint = r.skipped.some((s) => s.reason.startsWith('no test report'))
+      ? ['  (a command that writes no per-test report: name vitest or jest in it, or pass --format exit-code)']
+      : [];
+    return [head, `the bad revision ${short(r.bad)} gave no usable run: nothing to bisect`, ...skips, ...hint].join(
+      '\n',
+    );
   }
   if (r.status === 'bad-never-failed' || !r.culprit) {
     return `${head}\nthe bad revision ${short(r.bad)} passed all ${r.runs} run(s): no failure to bisect`;
