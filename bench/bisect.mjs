@@ -1,12 +1,15 @@
-// Noisy bisection vs `git bisect` with fixed repetition, on simulated histories (no processes):
-// an in-memory oracle where runs at or after the culprit fail with probability θ, seeded per trial.
-// Both methods see the same histories and the same culprits in the same run.
+// Noisy bisection vs `git bisect` with fixed repetition.
+// Simulated: an in-memory oracle where runs at or after the culprit fail with probability θ, seeded per
+// trial; both methods see the same histories and the same culprits in the same run. Then a reliability
+// table (stated confidence vs observed accuracy), parallel runs, and real runs (bench/bisect-real.mjs).
 import { NoisyBisector, seededRandom } from '../dist/index.js';
+import { runReal } from './bisect-real.mjs';
 import { median, printTable } from './lib.mjs';
 
 const TRIALS = Number(process.env.BENCH_BISECT_TRIALS ?? 100);
 const COMMITS = Number(process.env.BENCH_BISECT_COMMITS ?? 64);
-const THETAS = (process.env.BENCH_BISECT_THETAS ?? '0.1,0.3,0.5').split(',').map(Number);
+const THETAS = (process.env.BENCH_BISECT_THETAS ?? '0.1,0.2,0.3,0.5').split(',').map(Number);
+const CONFIDENCE = 0.95;
 const REPEAT = 10;
 
 /** A history of `n` commits after the good one; commit `culprit` introduces a flake of rate θ. */
@@ -16,22 +19,32 @@ function oracle(seed, n, theta) {
   return { culprit, run: (revision) => revision >= culprit && rnd() < theta };
 }
 
-function noisy({ culprit, run }, n) {
+/**
+ * `branching bisect`'s policy on the oracle: `parallel` runs per round, chosen jointly (each one given
+ * the others of its round). `rounds` is the wall-time proxy.
+ */
+function noisy({ culprit, run }, n, parallel = 1) {
   const model = new NoisyBisector(n);
-  const revisions = new Set([n]);
+  const revisions = new Set();
   let runs = 0;
-  while (model.totalFails === 0 && runs < 60) {
-    runs++;
-    model.record(n, run(n));
+  let rounds = 0;
+  while (model.best().probability < CONFIDENCE && runs < 3000) {
+    const round = [];
+    for (let i = 0; i < parallel; i++) {
+      const r = model.next(new Set(), round);
+      if (r === null) break;
+      round.push(r);
+    }
+    if (round.length === 0) break;
+    rounds++;
+    for (const r of round) {
+      revisions.add(r);
+      runs++;
+      model.record(r, run(r));
+    }
   }
-  while (model.best().probability < 0.95 && runs < 2000) {
-    const r = model.next();
-    if (r === null) break;
-    revisions.add(r);
-    runs++;
-    model.record(r, run(r));
-  }
-  return { correct: model.best().index === culprit, runs, revisions: revisions.size };
+  const best = model.best();
+  return { correct: best.index === culprit, stated: best.probability, runs, rounds, revisions: revisions.size };
 }
 
 /**
@@ -54,45 +67,80 @@ function gitBisect({ culprit, run }, n, failFast) {
     if (failed) bad = mid;
     else good = mid;
   }
-  return { correct: bad === culprit, runs, revisions };
+  return { correct: bad === culprit, runs, rounds: runs, revisions };
 }
 
-export async function run() {
+function summarize(theta, method, list, baselineRuns) {
+  const runs = list.map((r) => r.runs);
+  const mean = runs.reduce((a, b) => a + b, 0) / list.length;
+  return {
+    theta,
+    method,
+    trials: list.length,
+    accuracy: list.filter((r) => r.correct).length / list.length,
+    meanRuns: Number(mean.toFixed(1)),
+    medianRuns: median(runs),
+    p90Runs: [...runs].sort((a, b) => a - b)[Math.floor(list.length * 0.9)],
+    meanRounds: Number((list.reduce((s, r) => s + r.rounds, 0) / list.length).toFixed(1)),
+    revisions: Number((list.reduce((s, r) => s + r.revisions, 0) / list.length).toFixed(1)),
+    runsVsGit: Number((mean / baselineRuns).toFixed(2)),
+  };
+}
+
+/** Stated confidence, bucketed, against how often those answers were right. */
+function reliability(results) {
+  const buckets = [
+    [0.95, 0.97],
+    [0.97, 0.99],
+    [0.99, 1.0000001],
+  ];
+  return buckets.map(([lo, hi]) => {
+    const inBucket = results.filter((r) => r.stated >= lo && r.stated < hi);
+    const stated = inBucket.reduce((s, r) => s + r.stated, 0) / (inBucket.length || 1);
+    const observed = inBucket.filter((r) => r.correct).length / (inBucket.length || 1);
+    return {
+      stated: `${(lo * 100).toFixed(0)}–${Math.min(100, hi * 100).toFixed(0)}%`,
+      answers: inBucket.length,
+      meanStated: `${(stated * 100).toFixed(1)}%`,
+      observed: `${(observed * 100).toFixed(1)}%`,
+    };
+  });
+}
+
+function simulate() {
   const rows = [];
+  const allNoisy = [];
   for (const theta of THETAS) {
-    const results = { noisy: [], git: [], gitFailFast: [] };
+    const results = { noisy: [], parallel: [], git: [], gitFailFast: [] };
     for (let t = 0; t < TRIALS; t++) {
       const seed = 0x5eed + t * 7919 + Math.round(theta * 1000);
-      // Same seed, so the same culprit and the same stream of flakes for both methods.
+      // Same seed, so the same culprit and the same stream of flakes for every method.
       results.noisy.push(noisy(oracle(seed, COMMITS, theta), COMMITS));
+      results.parallel.push(noisy(oracle(seed, COMMITS, theta), COMMITS, 2));
       results.git.push(gitBisect(oracle(seed, COMMITS, theta), COMMITS, false));
       results.gitFailFast.push(gitBisect(oracle(seed, COMMITS, theta), COMMITS, true));
     }
+    allNoisy.push(...results.noisy, ...results.parallel);
     const gitRuns = results.git.reduce((s, r) => s + r.runs, 0) / TRIALS;
-    for (const [method, list] of [
-      ['branching bisect (noisy, 95%)', results.noisy],
-      [`git bisect, ${REPEAT} runs/step`, results.git],
-      [`git bisect, ≤${REPEAT} runs/step, stop at 1st fail`, results.gitFailFast],
-    ]) {
-      const runs = list.map((r) => r.runs);
-      const mean = runs.reduce((a, b) => a + b, 0) / TRIALS;
-      rows.push({
-        theta,
-        method,
-        trials: TRIALS,
-        accuracy: list.filter((r) => r.correct).length / TRIALS,
-        meanRuns: Number(mean.toFixed(1)),
-        medianRuns: median(runs),
-        p90Runs: [...runs].sort((a, b) => a - b)[Math.floor(TRIALS * 0.9)],
-        revisions: Number((list.reduce((s, r) => s + r.revisions, 0) / TRIALS).toFixed(1)),
-        runsVsGit: Number((mean / gitRuns).toFixed(2)),
-      });
-    }
+    rows.push(
+      summarize(theta, `branching bisect (${CONFIDENCE * 100}%)`, results.noisy, gitRuns),
+      summarize(theta, 'branching bisect --parallel 2', results.parallel, gitRuns),
+      summarize(theta, `git bisect, ${REPEAT} runs/step`, results.git, gitRuns),
+      summarize(theta, `git bisect, ≤${REPEAT} runs/step, stop at 1st fail`, results.gitFailFast, gitRuns),
+    );
   }
   printTable(
-    `bisect: locating a flaky culprit among ${COMMITS} commits, ${TRIALS} simulated trials per flake rate θ`,
-    ['theta', 'method', 'trials', 'accuracy', 'meanRuns', 'medianRuns', 'p90Runs', 'revisions', 'runsVsGit'],
-    rows.map((r) => ({ ...r, accuracy: `${(r.accuracy * 100).toFixed(0)}%`, runsVsGit: `${r.runsVsGit}×` })),
+    `bisect (simulated): a flaky culprit among ${COMMITS} commits, ${TRIALS} trials per flake rate θ; rounds = sequential steps (wall time)`,
+    ['theta', 'method', 'trials', 'accuracy', 'meanRuns', 'medianRuns', 'p90Runs', 'meanRounds', 'revisions', 'runsVsGit'],
+    rows.map((r) => ({ ...r, accuracy: `${(r.accuracy * 100).toFixed(1)}%`, runsVsGit: `${r.runsVsGit}×` })),
   );
-  return rows;
+  const table = reliability(allNoisy);
+  printTable('bisect reliability (simulated, every θ): stated confidence vs observed accuracy', Object.keys(table[0]), table);
+  return { rows, reliability: table };
+}
+
+export async function run() {
+  const simulated = simulate();
+  const real = await runReal();
+  return { simulated, real };
 }

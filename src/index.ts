@@ -41,6 +41,7 @@ export {
 export { isOpaqueDir } from './sandbox/opaque.ts';
 // Flaky-test tools: flake rates, noisy bisection, polluter search.
 export { type BisectOptions, type BisectReport, type BisectStatus, bisectFlaky } from './suite/bisect.ts';
+export { flakeEvidenceFromReport, loadFlakePrior } from './suite/bisect-evidence.ts';
 export { type Culprit, NoisyBisector } from './suite/bisect-model.ts';
 
 // speculate / bestOf: candidate patches judged by the project's own test suite (src/suite).

@@ -42,21 +42,56 @@ describe('NoisyBisector', () => {
     expect(m.next(new Set([first]))).not.toBe(first);
   });
 
-  it('names the culprit in ≥ 90% of seeded simulated trials at its 95% posterior', () => {
-    let correct = 0;
-    const trials = 40;
-    for (let t = 0; t < trials; t++) {
-      const rnd = seededRandom(1000 + t);
-      const n = 32;
-      const culprit = 1 + Math.floor(rnd() * n);
-      const m = new NoisyBisector(n);
-      const run = (r: number) => m.record(r, r >= culprit && rnd() < 0.3);
-      let runs = 0;
-      while (m.totalFails === 0 && runs++ < 60) run(n);
-      while (m.best().probability < 0.95 && runs++ < 400) run(m.next() as number);
-      if (m.best().index === culprit) correct++;
+  it('is calibrated: over 1,000 seeded histories, right at least as often as it says, at every flake rate', () => {
+    const n = 32;
+    const trials = 250;
+    for (const theta of [0.1, 0.2, 0.3, 0.5]) {
+      let correct = 0;
+      let stated = 0;
+      for (let t = 0; t < trials; t++) {
+        const rnd = seededRandom(7000 + t * 31 + theta * 1000);
+        // A quarter of the culprits at the good end, a quarter at the bad end, the rest anywhere.
+        const culprit = t % 4 === 0 ? 1 + (t % 3) : t % 4 === 1 ? n - (t % 3) : 1 + Math.floor(rnd() * n);
+        const m = new NoisyBisector(n);
+        for (let runs = 0; m.best().probability < 0.95 && runs < 2000; runs++) {
+          const r = m.next() as number;
+          m.record(r, r >= culprit && rnd() < theta);
+        }
+        const best = m.best();
+        expect(best.probability).toBeGreaterThanOrEqual(0.95);
+        stated += best.probability;
+        if (best.index === culprit) correct++;
+      }
+      const claimed = stated / trials;
+      // Two standard errors of the observed rate, if it were exactly the claimed one.
+      const samplingError = 2 * Math.sqrt((claimed * (1 - claimed)) / trials);
+      expect(correct / trials, `θ = ${theta}`).toBeGreaterThanOrEqual(claimed - samplingError);
     }
-    expect(correct / trials).toBeGreaterThanOrEqual(0.9);
+  });
+
+  it('spends two parallel runs at two revisions, not both at the one most informative', () => {
+    const m = new NoisyBisector(16);
+    m.record(16, true);
+    const first = m.next() as number;
+    const second = m.next(new Set(), [first]) as number;
+    expect(second).not.toBe(first);
+    // Before the first failure every run goes to the bad revision: the flake must show itself there first.
+    const fresh = new NoisyBisector(16);
+    expect(fresh.next(new Set(), [16])).toBe(16);
+  });
+
+  it('a flake rate measured earlier makes passes stronger evidence', () => {
+    const observe = (m: NoisyBisector) => {
+      m.record(8, true);
+      for (let i = 0; i < 6; i++) m.record(4, false);
+      return m
+        .posterior()
+        .slice(1, 5)
+        .reduce((a, b) => a + b, 0);
+    };
+    const blind = observe(new NoisyBisector(8));
+    const informed = observe(new NoisyBisector(8, { thetaEvidence: { failed: 30, passed: 70 } }));
+    expect(informed).toBeLessThan(blind);
   });
 
   it('rejects impossible revisions and sizes', () => {

@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isBranchingError } from '../../src/base/errors.ts';
 import { bisectFlaky } from '../../src/suite/bisect.ts';
 import { snapshot, tempDir } from '../helpers/tree.ts';
-import { git, makeFlakyHistory, writeFile } from './flaky-fixtures.ts';
+import { commitAll, flakyTest, git, makeFlakyHistory, STABLE_TEST, writeFile, writeProject } from './flaky-fixtures.ts';
 
 const RUNNER = [process.execPath, 'run.mjs'];
 
@@ -110,7 +110,7 @@ describe('bisectFlaky', () => {
       badRuns: 3,
     });
     expect(report).toMatchObject({ status: 'bad-never-failed', culprit: null, runs: 3 });
-    expect(report.tested).toEqual([{ index: 3, sha: shas[3], passes: 3, fails: 0 }]);
+    expect(report.tested).toEqual([{ index: 3, sha: shas[3], passes: 3, fails: 0, skips: 0 }]);
   });
 
   it('stops at the run budget and says the answer is inconclusive', async () => {
@@ -127,6 +127,99 @@ describe('bisectFlaky', () => {
     expect(report.culprit?.probability).toBeLessThan(0.95);
   });
 
+  it('skips a revision whose suite does not load, and still names the true culprit', async () => {
+    // Commit 4 breaks tests/a.mjs (a syntax error), commit 5 fixes it; commit 6 introduces the flake.
+    mkdirSync(repo, { recursive: true });
+    git(repo, 'init', '-q', '-b', 'main');
+    writeProject(repo, { 'a.mjs': STABLE_TEST, 'b.mjs': STABLE_TEST });
+    const shas = [commitAll(repo, 'good')];
+    for (let i = 1; i <= 8; i++) {
+      if (i === 4) writeFile(join(repo, 'tests', 'a.mjs'), 'export const tests = { adds: () => { ;\n');
+      else if (i === 5) writeFile(join(repo, 'tests', 'a.mjs'), STABLE_TEST);
+      else if (i === 6) writeFile(join(repo, 'tests', 'b.mjs'), flakyTest('b', 0.5));
+      else writeFile(join(repo, 'notes', `${i}.txt`), `${i}\n`);
+      shas.push(commitAll(repo, `commit ${i}`));
+    }
+    const skips: string[] = [];
+    const report = await bisectFlaky({
+      repository: repo,
+      good: shas[0] as string,
+      bad: 'main',
+      command: RUNNER,
+      onProgress: (e) => {
+        if (e.kind === 'run' && e.verdict === 'skip') skips.push(`${e.index}: ${e.reason}`);
+      },
+    });
+    expect(report).toMatchObject({ status: 'found', culprit: { index: 6, sha: shas[6] } });
+    // The broken revision was run, never counted as evidence, and reported as skipped with its reason.
+    expect(report.tested.find((r) => r.index === 4)).toMatchObject({ passes: 0, fails: 0 });
+    expect(report.skipped).toEqual([{ index: 4, sha: shas[4], reason: 'tests/a.mjs failed to load' }]);
+    expect(report.skippedRuns).toBeGreaterThan(0);
+    expect(skips.length).toBe(report.skippedRuns);
+    expect(skips.every((s) => s === '4: tests/a.mjs failed to load')).toBe(true);
+  });
+
+  it('with --test, a revision that does not have the test yet is a skip, not a pass', async () => {
+    // tests/c.mjs arrives, already flaky, at commit 3: before it there is nothing to judge.
+    mkdirSync(repo, { recursive: true });
+    git(repo, 'init', '-q', '-b', 'main');
+    writeProject(repo, { 'a.mjs': STABLE_TEST });
+    const shas = [commitAll(repo, 'good')];
+    for (let i = 1; i <= 5; i++) {
+      if (i === 3) writeFile(join(repo, 'tests', 'c.mjs'), flakyTest('c', 0.5));
+      else writeFile(join(repo, 'notes', `${i}.txt`), `${i}\n`);
+      shas.push(commitAll(repo, `commit ${i}`));
+    }
+    const notices: string[] = [];
+    const report = await bisectFlaky({
+      repository: repo,
+      good: shas[0] as string,
+      bad: 'main',
+      command: RUNNER,
+      test: 'tests/c.mjs > sometimes',
+      onProgress: (e) => {
+        if (e.kind === 'notice') notices.push(e.message);
+      },
+    });
+    // Revisions 1 and 2 could be culprits too (the test may expose older code): only skipped revisions are left.
+    expect(report.status).toBe('skipped-range');
+    expect(report.possibleCulprits?.map((c) => c.index)).toEqual([1, 2, 3]);
+    for (const index of [1, 2]) {
+      expect(report.tested.find((r) => r.index === index)).toMatchObject({ passes: 0, fails: 0, skips: 1 });
+      expect(report.skipped).toContainEqual({
+        index,
+        sha: shas[index],
+        reason: 'tests/c.mjs > sometimes is not in the report',
+      });
+    }
+    // The fixture runner is neither vitest nor jest: the whole command runs, and the user is told so.
+    expect(report.command).toEqual(RUNNER);
+    expect(notices).toEqual([expect.stringMatching(/every run executes all of it; only tests\/c.mjs > sometimes/)]);
+  });
+
+  it('with --test, judges only that test: another test failing is no evidence', async () => {
+    mkdirSync(repo, { recursive: true });
+    git(repo, 'init', '-q', '-b', 'main');
+    // tests/b.mjs > sometimes exists throughout (rate 0: stable) and turns flaky at commit 3; tests/z.mjs
+    // fails at every revision, the good one included: judged as a whole suite, nothing could be bisected.
+    const alwaysFails = `export const tests = { broken: () => { throw new Error('always'); } };\n`;
+    writeProject(repo, { 'b.mjs': flakyTest('b', 0), 'z.mjs': alwaysFails });
+    const shas = [commitAll(repo, 'good')];
+    for (let i = 1; i <= 5; i++) {
+      if (i === 3) writeFile(join(repo, 'tests', 'b.mjs'), flakyTest('b', 0.5));
+      else writeFile(join(repo, 'notes', `${i}.txt`), `${i}\n`);
+      shas.push(commitAll(repo, `commit ${i}`));
+    }
+    const report = await bisectFlaky({
+      repository: repo,
+      good: shas[0] as string,
+      bad: 'main',
+      command: RUNNER,
+      test: 'tests/b.mjs > sometimes',
+    });
+    expect(report).toMatchObject({ status: 'found', culprit: { index: 3, sha: shas[3] }, skippedRuns: 0 });
+  });
+
   it('rejects bad revisions with typed errors, changing nothing', async () => {
     const { shas } = makeFlakyHistory(repo, { commits: 2, culprit: 1 });
     const before = await snapshot(tmp.path);
@@ -137,6 +230,9 @@ describe('bisectFlaky', () => {
       [{ good: shas[1], bad: shas[1] }, 'bad', 'ERR_BRANCHING_EMPTY_RANGE'],
       [{ confidence: 1.5 }, 'confidence'],
       [{ command: [] }, 'command'],
+      [{ test: '' }, 'test'],
+      [{ format: 'xml' }, 'format'],
+      [{ flakeRate: 2 }, 'flakeRate'],
       [{ repository: tmp.path }, 'repository', 'ERR_BRANCHING_NOT_A_REPOSITORY'],
     ];
     for (const [override, argument, code] of cases) {
