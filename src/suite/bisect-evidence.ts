@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { ArgumentError } from '../base/errors.ts';
+import type { RunRecord } from './branch-run.ts';
 import { type ResultFormat, RUN_PSEUDO_TEST, type TestResult } from './flaky-results.ts';
-import type { RunRecord } from './flaky-runner.ts';
 
 /**
  * What one bisection run says about the flake. Like `git bisect`'s exit 125,

@@ -7,10 +7,6 @@ import { judgeRun, narrowCommand, parseTarget, type RunVerdict, type TargetTest 
 import { checkoutInBranch, historyBetween, repositoryRoot, resolveCommit } from './bisect-git.ts';
 import { type BisectModelOptions, NoisyBisector } from './bisect-model.ts';
 import { SetupCache, type SetupResult } from './bisect-setup.ts';
-import type { SuiteExecutor } from './executor.ts';
-import { ProcessGroupExecutor } from './executor.ts';
-import { defaultExecutor } from './flaky-exec.ts';
-import { type FormatChoice, parseFormat, type ResultFormat, resolveFormat } from './flaky-results.ts';
 import {
   inThrowawayBranch,
   runInBranch,
@@ -18,7 +14,11 @@ import {
   validateCommand,
   validateCount,
   validateFraction,
-} from './flaky-runner.ts';
+} from './branch-run.ts';
+import type { SuiteExecutor } from './executor.ts';
+import { ProcessGroupExecutor } from './executor.ts';
+import { defaultExecutor } from './flaky-exec.ts';
+import { type FormatChoice, parseFormat, type ResultFormat, resolveFormat } from './flaky-results.ts';
 
 export interface BisectOptions {
   /** A path inside the repository (default: the current directory). Commands run in the same subdirectory. */
