@@ -2,6 +2,7 @@ export type { BackendChoice, BackendKind } from './backends/backend.ts';
 export { HelperClient } from './backends/helper-client.ts';
 export type { Mounter } from './backends/overlay.ts';
 export * from './base/errors.ts';
+export { exchangeTrees } from './base/fsutil.ts';
 export { removeLayerDir, removeLayerDirSync } from './base/layer-dir.ts';
 export { type LaunchStatus, parseStatus, sandboxError } from './base/mount-wire.ts';
 export { Branch, type BranchOptions, type BranchState } from './core/branch.ts';

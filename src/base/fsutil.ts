@@ -277,3 +277,40 @@ export function writeFileDurableSync(path: string, data: string): void {
   renameSync(tmp, path);
   fsyncPathSync(join(path, '..'));
 }
+
+/**
+ * Swaps the contents of two directories with renames (both on one filesystem), so that `a` holds
+ * what `b` held and the reverse. Directories listed in `keep` (paths relative to `a`, e.g. the
+ * ancestors of a process's cwd) keep their own inode in `a`: their contents are swapped
+ * entry by entry instead, so a cwd inside them stays valid.
+ */
+export function exchangeTrees(a: string, b: string, keep: ReadonlySet<string> = new Set(), rel = ''): void {
+  const dirA = rel === '' ? a : join(a, rel);
+  const dirB = rel === '' ? b : join(b, rel);
+  const names = new Set([...readdirSync(dirA), ...readdirSync(dirB)]);
+  for (const name of names) {
+    const childRel = rel === '' ? name : `${rel}/${name}`;
+    const inA = lstatOrNull(join(dirA, name));
+    const inB = lstatOrNull(join(dirB, name));
+    if (keep.has(childRel) && inA?.isDirectory() && inB?.isDirectory()) {
+      exchangeTrees(a, b, keep, childRel);
+      chmodSync(join(dirA, name), inB.mode & 0o7777);
+      chmodSync(join(dirB, name), inA.mode & 0o7777);
+    } else if (inA && inB) {
+      const aside = join(dirA, `.branching-exchange-${process.pid}`);
+      renameSync(join(dirA, name), aside);
+      renameSync(join(dirB, name), join(dirA, name));
+      renameSync(aside, join(dirB, name));
+    } else if (inA) renameSync(join(dirA, name), join(dirB, name));
+    else renameSync(join(dirB, name), join(dirA, name));
+  }
+}
+
+function lstatOrNull(path: string): import('node:fs').Stats | null {
+  try {
+    return lstatSync(path);
+  } catch (err) {
+    if (hasErrno(err, 'ENOENT')) return null;
+    throw err;
+  }
+}

@@ -1,13 +1,16 @@
 // The fallback: a per-file branch made by the portable clone backend (a copy of the project under
-// the state directory), with per-test branches nested in it. The test runs with its cwd inside the
-// copy, so relative writes are isolated; the test file itself is still loaded from the real tree, so
-// writes to absolute paths (including __dirname) are not. TMPDIR is one directory for the process's
-// whole life (libraries cache os.tmpdir()); its content is saved when a test starts and put back
-// when it ends.
+// the state directory). The file's tests run with their cwd inside that copy, one path for the whole
+// file (tests capture process.cwd() when they are collected), so relative writes are isolated; the
+// test file itself is still loaded from the real tree, so writes to absolute paths (including
+// __dirname) are not. Each test starts with a checkpoint: a clone branch of the file's copy. When the
+// test ends, the two trees' contents are exchanged with renames (the cwd's directories keep their
+// inodes), so the file's copy is as the test found it and the checkpoint holds what the test left,
+// to be dropped or kept. TMPDIR is one directory for the process's whole life (libraries cache
+// os.tmpdir()); its content is saved when a test starts and put back when it ends.
 import { randomBytes } from 'node:crypto';
 import { cpSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { type Branch, Workspace } from 'branching';
+import { isAbsolute, join, relative, sep } from 'node:path';
+import { type Branch, exchangeTrees, Workspace } from 'branching';
 import { notice } from './notice.ts';
 import type { BranchingOptions } from './options.ts';
 
@@ -40,6 +43,16 @@ export function writtenSince(dir: string, since: number, rel = ''): string[] {
       if (entry.name !== 'node_modules') out.push(...writtenSince(dir, since, path));
     } else if (lstatSync(join(dir, path)).mtimeMs >= since) out.push(path);
   }
+  return out;
+}
+
+/** `cwd` and the directories above it, relative to `root` (empty when the cwd is outside). */
+function ancestorsWithin(root: string, cwd: string): Set<string> {
+  const rel = relative(root, cwd);
+  const out = new Set<string>();
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return out;
+  const parts = rel.split(sep);
+  for (let i = 1; i <= parts.length; i++) out.add(parts.slice(0, i).join('/'));
   return out;
 }
 
@@ -85,22 +98,27 @@ export class CloneBranches {
     this.test = await this.file!.branch(name, { onSuccess: null, onError: null });
     this.savedTmp = join(this.workspace!.stateDir, 'jest-tmp', `saved-${randomBytes(4).toString('hex')}`);
     cpSync(this.tmpdir, this.savedTmp, { recursive: true, verbatimSymlinks: true });
-    return this.test.path;
+    return this.file!.path;
   }
 
-  /** Back to the file's branch: the test's branch is committed, kept or aborted; TMPDIR is restored. */
-  /** What the running test wrote so far, relative to its clone. */
+  /** What the running test wrote so far, relative to the file's copy. */
   testWrites(): string[] {
-    return this.test ? writtenSince(this.test.path, this.testStarted) : [];
+    return this.test ? writtenSince(this.file!.path, this.testStarted) : [];
   }
 
-  /** `passed` null: the test did not run (skipped, todo). */
-  async leaveTest(passed: boolean | null): Promise<string> {
-    const test = this.test!;
+  /**
+   * `passed` null: the test did not run (skipped, todo). With commit, a passing test's writes stay
+   * in the file's copy; otherwise the copy gets the checkpoint's contents back, and what the test
+   * left is dropped, or kept for inspection. `cwd` is the process's cwd, inside the file's copy.
+   */
+  async leaveTest(passed: boolean | null, cwd: string): Promise<string> {
+    const checkpoint = this.test!;
     this.test = null;
-    if (this.options.commit && passed === true) await test.commit();
-    else if (this.options.keep === 'on-failure' && passed === false) this.kept.push(test.path);
-    else await test.abort();
+    if (!(this.options.commit && passed === true)) {
+      exchangeTrees(this.file!.path, checkpoint.path, ancestorsWithin(this.file!.path, cwd));
+    }
+    if (this.options.keep === 'on-failure' && passed === false) this.kept.push(checkpoint.path);
+    else await checkpoint.abort();
     this.restoreTmp();
     return this.file!.path;
   }
@@ -113,8 +131,8 @@ export class CloneBranches {
     this.savedTmp = null;
   }
 
-  async leaveFile(passed: boolean): Promise<string[]> {
-    if (this.test) await this.leaveTest(false);
+  async leaveFile(passed: boolean, cwd: string): Promise<string[]> {
+    if (this.test) await this.leaveTest(false, cwd);
     const file = this.file!;
     this.file = null;
     emptyDir(this.tmpdir);

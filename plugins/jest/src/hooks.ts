@@ -40,8 +40,9 @@ export function branchName(label: string): string {
 function fallbackNotice(root: string, reason: string): string {
   return (
     `jest-environment-branching: fallback mode for ${root} (${reason}). Each test file runs in a ` +
-    'copy of the project (and each test in a copy nested in it) with its cwd and TMPDIR pointed ' +
-    'there, so writes to relative paths and to os.tmpdir() are isolated and rolled back. NOT isolated: ' +
+    'copy of the project with its cwd (one path for the whole file) and TMPDIR pointed there, and ' +
+    'each test gets that copy back as it found it, so writes to relative paths and to os.tmpdir() ' +
+    'are isolated and rolled back. NOT isolated: ' +
     'writes to absolute paths inside the project, including paths built from __dirname (the test ' +
     'file is loaded from the real tree), and writes into node_modules, which the copies share with ' +
     'the project. For full isolation use `preset: "jest-environment-branching"` ' +
@@ -175,7 +176,7 @@ export class BranchingHooks {
       const written = this.clone!.testWrites();
       if (passed !== null)
         this.finished.push({ test: name, changes: written.map((path) => ({ path, kind: 'modified', type: 'file' })) });
-      this.enter(await this.clone!.leaveTest(passed));
+      this.enter(await this.clone!.leaveTest(passed, process.cwd()));
       return;
     }
     if (passed !== null) this.finished.push({ test: name, changes: await this.layers.changes() });
@@ -214,7 +215,7 @@ export class BranchingHooks {
       else if (this.fileOpen) {
         if (this.testOpen !== null) await this.leaveTest(false);
         this.fileOpen = false;
-        this.kept.push(...(await this.clone!.leaveFile(this.failures === 0)));
+        this.kept.push(...(await this.clone!.leaveFile(this.failures === 0, process.cwd())));
       }
       if (this.kept.length > 0) {
         notice(`jest-environment-branching: kept for inspection (keep: 'on-failure'): ${this.kept.join(', ')}`, {
