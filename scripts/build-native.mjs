@@ -22,7 +22,20 @@ const lenient = process.env.npm_lifecycle_event === 'install' && process.env.BRA
 /** Each output and its sources: the rule src/binaries.ts applies to call a local build stale. */
 const OUTPUTS = {
   'branching.node': ['branching.cc', 'errname.h'],
-  ...(process.platform === 'linux' ? { 'branching-launcher': ['launcher.c', 'errname.h'] } : {}),
+  ...(process.platform === 'linux'
+    ? {
+        'branching-launcher': [
+          'launcher.c',
+          'mount-helper.c',
+          'mount-helper.h',
+          'mounts.c',
+          'mounts.h',
+          'pidns.c',
+          'pidns.h',
+          'errname.h',
+        ],
+      }
+    : {}),
 };
 
 const sha256 = (path) => createHash('sha256').update(readFileSync(path)).digest('hex');

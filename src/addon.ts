@@ -1,6 +1,13 @@
 import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { type BinaryContext, fixFor, packageRoot, platformId, readVersion, resolveBinary } from './binaries.ts';
+import {
+  type BinaryContext,
+  fixFor,
+  packageRoot,
+  platformId,
+  readVersion,
+  resolveBinary,
+  thisModuleFile,
+} from './binaries.ts';
 import type { NativeBinding } from './native.js';
 
 export type { NativeBinding };
@@ -42,9 +49,7 @@ export function loadFrom(context: BinaryContext): NativeLoad {
   const found = resolveBinary('addon', context);
   if (!found.file) return { binding: null, reason: found.reason, file: null, source: found.source };
   const { file, source } = found;
-  // In the CJS bundle import.meta.url is tsup's shim, which believes it runs in a browser when a
-  // global `document` exists (jsdom and happy-dom test environments define one): __filename is right.
-  const here = typeof __filename === 'string' ? pathToFileURL(__filename).href : import.meta.url;
+  const here = thisModuleFile();
   let binding: NativeBinding;
   try {
     binding = createRequire(here)(file) as NativeBinding;

@@ -27,11 +27,29 @@ const TITLES: Record<BinaryKind, string> = { addon: 'the native addon', launcher
 /** The sources of each binary (in native/): a local build older than one of them is stale. */
 const SOURCES: Record<BinaryKind, string[]> = {
   addon: ['branching.cc', 'errname.h'],
-  launcher: ['launcher.c', 'errname.h'],
+  launcher: [
+    'launcher.c',
+    'mount-helper.c',
+    'mount-helper.h',
+    'mounts.c',
+    'mounts.h',
+    'pidns.c',
+    'pidns.h',
+    'errname.h',
+  ],
 };
 
+/**
+ * This module's own file. In the CJS bundle import.meta.url is tsup's shim, which believes it runs in
+ * a browser when a global `document` exists (jsdom and happy-dom test environments define one):
+ * __filename is right there.
+ */
+export function thisModuleFile(): string {
+  return typeof __filename === 'string' ? __filename : fileURLToPath(import.meta.url);
+}
+
 /** The nearest ancestor directory of `from` with a package.json named "branching" (src/ and dist/ differ in depth). */
-export function packageRoot(from: string = fileURLToPath(import.meta.url)): string | null {
+export function packageRoot(from: string = thisModuleFile()): string | null {
   for (let dir = dirname(from); ; dir = dirname(dir)) {
     try {
       const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown };
@@ -135,7 +153,7 @@ function packageCandidate(kind: BinaryKind, { root, platform }: BinaryContext): 
   const source = `@branching/${platform}`;
   let manifest: string;
   try {
-    const require = createRequire(root ? join(root, 'package.json') : fileURLToPath(import.meta.url));
+    const require = createRequire(root ? join(root, 'package.json') : thisModuleFile());
     manifest = require.resolve(`${source}/package.json`);
   } catch {
     return { source, file: null, state: 'absent', detail: 'not installed' };
