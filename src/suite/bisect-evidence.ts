@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { ArgumentError } from '../base/errors.ts';
 import type { RunRecord } from './branch-run.ts';
-import { type ResultFormat, RUN_PSEUDO_TEST, type TestResult } from './flaky-results.ts';
+import type { ResultFormat, TestResult } from './flaky-results.ts';
 
 /**
  * What one bisection run says about the flake. Like `git bisect`'s exit 125,
@@ -43,9 +43,7 @@ export function parseTarget(spec: unknown): TargetTest | null {
 
 /** A report's entry for a file that failed as a whole (did not load), or for the run itself. */
 function isTestEntry(t: TestResult): boolean {
-  const kind = (t as { kind?: string }).kind;
-  if (kind !== undefined) return kind === 'test';
-  return t.id !== RUN_PSEUDO_TEST && !t.id.endsWith(' > (file)');
+  return t.kind === 'test';
 }
 
 function sameFile(reported: string | null, wanted: string): boolean {
@@ -85,9 +83,7 @@ export function narrowCommand(argv: string[], format: ResultFormat, target: Targ
 }
 
 function failedFiles(tests: TestResult[]): string[] {
-  return tests
-    .filter((t) => !isTestEntry(t) && t.id !== RUN_PSEUDO_TEST && t.status === 'failed')
-    .map((t) => t.file ?? t.id);
+  return tests.filter((t) => t.kind === 'file' && t.status === 'failed').map((t) => t.file ?? t.id);
 }
 
 /** Without a target: a run fails only when a test failed, and passes only when tests ran, loaded and passed. */
@@ -151,7 +147,7 @@ export function flakeEvidenceFromReport(
   );
   const chosen = target
     ? entries.filter((t) =>
-        matchesTarget({ id: t.id as string, file: fileOfId(t.id as string), status: 'passed' }, target),
+        matchesTarget({ id: t.id as string, file: fileOfId(t.id as string), status: 'passed', kind: 'test' }, target),
       )
     : entries.filter((t) => t.verdict === 'flaky');
   if (chosen.length !== 1) {

@@ -21,6 +21,8 @@ export interface TestResult {
   id: string;
   file: string | null;
   status: TestStatus;
+  /** A test, a file that failed as a whole (it did not load), or the run itself (RUN_PSEUDO_TEST). */
+  kind: 'test' | 'file' | 'run';
 }
 
 /**
@@ -60,7 +62,7 @@ async function readReport(resultsFile: string, root: string): Promise<TestResult
   if (entries === null) return null;
   return entries
     .filter((e) => e.kind === 'test' || e.status === 'failed')
-    .map((e) => ({ id: e.id, file: e.file, status: e.status }));
+    .map((e) => ({ id: e.id, file: e.file, status: e.status, kind: e.kind }));
 }
 
 /** The per-test results of one run, always including the RUN_PSEUDO_TEST entry. */
@@ -82,5 +84,5 @@ export async function collectResults(
 }
 
 function runEntry(passed: boolean): TestResult {
-  return { id: RUN_PSEUDO_TEST, file: null, status: passed ? 'passed' : 'failed' };
+  return { id: RUN_PSEUDO_TEST, file: null, status: passed ? 'passed' : 'failed', kind: 'run' };
 }

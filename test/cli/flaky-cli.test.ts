@@ -101,6 +101,8 @@ describe('branching flaky / bisect / polluter', () => {
       '--bad',
       shas[2] as string,
       '--quiet',
+      '--format',
+      'exit-code',
       '-C',
       repo,
       '--',
@@ -108,6 +110,22 @@ describe('branching flaky / bisect / polluter', () => {
     ]);
     expect(quiet.code).toBe(1);
     expect(quiet.stdout).toMatch(/passed all 60 run\(s\): no failure to bisect/);
+    // Without --format, a command that writes no per-test report gives no evidence, and says so.
+    const noReport = cli([
+      'bisect',
+      '--good',
+      shas[0] as string,
+      '--bad',
+      shas[2] as string,
+      '--quiet',
+      '-C',
+      repo,
+      '--',
+      'true',
+    ]);
+    expect(noReport.code).toBe(1);
+    expect(noReport.stdout).toMatch(/gave no usable run: nothing to bisect/);
+    expect(noReport.stdout).toMatch(/pass --format exit-code/);
     expect(git(repo, 'rev-parse', 'HEAD')).toBe(shas[4]);
     expect(await snapshot(repo)).toEqual(before);
   });

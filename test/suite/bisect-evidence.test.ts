@@ -6,6 +6,7 @@ const result = (id: string, file: string | null, status: 'passed' | 'failed' | '
   id,
   file,
   status,
+  kind: 'test' as const,
 });
 
 describe('bisect targets', () => {
