@@ -81,3 +81,17 @@ describe('one duration syntax', () => {
     expect(ok.status, ok.stderr).toBe(0);
   });
 });
+
+describe('branching run without a sandbox', () => {
+  it('exits 126 with one line naming the reason', () => {
+    const r = spawnSync(process.execPath, [CLI, 'run', '--', 'true'], {
+      encoding: 'utf8',
+      env: { ...process.env, BRANCHING_LAUNCHER: '/nonexistent' },
+    });
+    expect(r.status, r.stderr).toBe(126);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n'), r.stderr).toEqual([
+      'branching run: cannot sandbox: BRANCHING_LAUNCHER=/nonexistent does not exist',
+    ]);
+  });
+});
