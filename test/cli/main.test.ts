@@ -95,3 +95,20 @@ describe('branching run without a sandbox', () => {
     ]);
   });
 });
+
+describe('output streams', () => {
+  it('flaky: progress on stderr, the report alone on stdout, and no escape sequence under NO_COLOR', () => {
+    const project = join(tmp.path, 'streams');
+    mkdirSync(project);
+    const r = spawnSync(
+      process.execPath,
+      [CLI, 'flaky', '-C', project, '--runs', '2', '--shared-runs', '0', '--format', 'exit-code', '--', 'true'],
+      { encoding: 'utf8', env: { ...process.env, BRANCHING_QUIET: '1', NO_COLOR: '1' } },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/isolated run 2\/2/);
+    expect(r.stdout).not.toMatch(/isolated run \d+\/2/);
+    expect(r.stdout).toMatch(/verdict/);
+    expect(`${r.stdout}${r.stderr}`).not.toContain(String.fromCharCode(27));
+  });
+});
