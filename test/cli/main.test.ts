@@ -81,3 +81,34 @@ describe('one duration syntax', () => {
     expect(ok.status, ok.stderr).toBe(0);
   });
 });
+
+describe('branching run without a sandbox', () => {
+  it('exits 126 with one line naming the reason', () => {
+    const r = spawnSync(process.execPath, [CLI, 'run', '--', 'true'], {
+      encoding: 'utf8',
+      env: { ...process.env, BRANCHING_LAUNCHER: '/nonexistent' },
+    });
+    expect(r.status, r.stderr).toBe(126);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n'), r.stderr).toEqual([
+      'branching run: cannot sandbox: BRANCHING_LAUNCHER=/nonexistent does not exist',
+    ]);
+  });
+});
+
+describe('output streams', () => {
+  it('flaky: progress on stderr, the report alone on stdout, and no escape sequence under NO_COLOR', () => {
+    const project = join(tmp.path, 'streams');
+    mkdirSync(project);
+    const r = spawnSync(
+      process.execPath,
+      [CLI, 'flaky', '-C', project, '--runs', '2', '--shared-runs', '0', '--format', 'exit-code', '--', 'true'],
+      { encoding: 'utf8', env: { ...process.env, BRANCHING_QUIET: '1', NO_COLOR: '1' } },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/isolated run 2\/2/);
+    expect(r.stdout).not.toMatch(/isolated run \d+\/2/);
+    expect(r.stdout).toMatch(/verdict/);
+    expect(`${r.stdout}${r.stderr}`).not.toContain(String.fromCharCode(27));
+  });
+});

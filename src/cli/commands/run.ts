@@ -6,6 +6,9 @@ import { resolveStateDir } from '../../core/state.ts';
 import { LaunchSpec, spawnSandboxed } from '../../sandbox/launcher.ts';
 import { type Command, EXIT, UsageError } from '../command.ts';
 
+/** As a shell's "found but cannot run": the sandbox could not be set up. */
+const SANDBOX_UNAVAILABLE = 126;
+
 const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
 function canonicalDir(path: string, argument: string): string {
@@ -64,6 +67,11 @@ export const run: Command = {
       if (isBranchingError(err, 'ArgumentError') && (err as ArgumentError).argument === 'command') {
         console.error(`branching run: ${(err as Error).message}`);
         return 127;
+      }
+      if (isBranchingError(err, 'NamespaceError') || isBranchingError(err, 'MountError')) {
+        // The documented "sandbox could not be set up" status, with the reason on one line.
+        console.error(`branching run: ${(err as Error).message}`);
+        return SANDBOX_UNAVAILABLE;
       }
       throw err;
     }
