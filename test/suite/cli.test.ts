@@ -151,9 +151,11 @@ test('speculate -- npx vitest run: plain progress lines in CI, per-test results,
     const args = ['speculate', '--patch', patchFile('wrong'), '--patch', patchFile('right'), '--parallel', '3'];
     const r = await runCli([...args, '--', 'npx', 'vitest', 'run'], p.path);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^baseline: 1 passed, 1 failed/m);
-    expect(r.stdout).toMatch(/^\[2\] right\.diff: winner; 2 passed, 0 failed/m);
+    // Progress on stderr, the result on stdout.
+    expect(r.stderr).toMatch(/^baseline: 1 passed, 1 failed/m);
+    expect(r.stderr).toMatch(/^\[2\] right\.diff: winner; 2 passed, 0 failed/m);
     expect(r.stdout).toMatch(/^winner: right\.diff, committed into /m);
+    expect(r.stdout).not.toMatch(/^baseline:/m);
     expect(await fs.readFile(join(p.path, 'src/math.js'), 'utf8')).toContain('return a * b;');
   } finally {
     await p.cleanup();

@@ -90,7 +90,8 @@ async function runParsed(name: CommandName, argv: string[]): Promise<number> {
   const onSigint = () => controller.abort(new Error('interrupted'));
   process.once('SIGINT', onSigint);
   process.once('SIGTERM', onSigint);
-  const progress = createProgress(process.stdout.isTTY === true && !process.env.CI && !values.json, values.json);
+  // Progress goes to stderr, so that stdout carries only the result (the JSON document with --json).
+  const progress = createProgress(process.stderr.isTTY === true && !process.env.CI && !values.json, values.json);
   const options: SuiteSpeculateOptions = {
     workspace: resolve(values.workspace ?? process.cwd()),
     candidates,
@@ -211,14 +212,14 @@ function plainLines(): Progress {
         if (b.state === baselineState) return; // a repeat (e.g. its process started)
         baselineState = b.state;
         const from = b.source === 'run' ? '' : ` (from the ${b.source})`;
-        if (b.state === 'done') console.log(`baseline${from}: ${countsText(b.counts)} (${seconds(b.durationMs)})`);
-        else if (b.state === 'running') console.log('baseline: running');
+        if (b.state === 'done') console.error(`baseline${from}: ${countsText(b.counts)} (${seconds(b.durationMs)})`);
+        else if (b.state === 'running') console.error('baseline: running');
         return;
       }
       const c = event.candidate;
       if (c.state === 'running' && c.pgid !== null) return; // the start was already reported
       if (!FINAL.has(c.state) && c.state !== 'running') return;
-      console.log(`[${c.index + 1}] ${c.name}: ${describeCandidate(c)}`);
+      console.error(`[${c.index + 1}] ${c.name}: ${describeCandidate(c)}`);
     },
     stop() {},
   };
@@ -246,7 +247,7 @@ function liveTable(): Progress {
     const header = `  ${'candidate'.padEnd(28)} ${'state'.padEnd(10)} ${'passed/failed'.padEnd(24)} time`;
     const text = [header, ...lines];
     // Move up over the previous drawing and overwrite it line by line.
-    process.stdout.write(`${drawn ? `\x1b[${drawn}A` : ''}${text.map((l) => `\x1b[2K${l}`).join('\n')}\n`);
+    process.stderr.write(`${drawn ? `\x1b[${drawn}A` : ''}${text.map((l) => `\x1b[2K${l}`).join('\n')}\n`);
     drawn = text.length;
   };
   const timer = setInterval(draw, 250);
