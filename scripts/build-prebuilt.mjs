@@ -109,7 +109,9 @@ function buildAddon(tc, version, scratch) {
 
 function buildLauncher(tc, scratch) {
   const out = join(scratch, 'branching-launcher');
-  run(`${tc.prefix}gcc`, [...LAUNCHER_FLAGS, '-o', out, join(root, 'native', 'launcher.c')]);
+  // The same sources as native/binding.gyp's launcher target.
+  const sources = ['launcher.c', 'mount-helper.c', 'mounts.c', 'pidns.c'].map((f) => join(root, 'native', f));
+  run(`${tc.prefix}gcc`, [...LAUNCHER_FLAGS, '-o', out, ...sources]);
   return out;
 }
 
