@@ -19,24 +19,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const nativeDir = join(root, 'native');
 const release = join(nativeDir, 'build', 'Release');
 const lenient = process.env.npm_lifecycle_event === 'install' && process.env.BRANCHING_MUST_WORK !== '1';
-/** Each output and its sources: the rule src/binaries.ts applies to call a local build stale. */
-const OUTPUTS = {
-  'branching.node': ['branching.cc', 'errname.h'],
-  ...(process.platform === 'linux'
-    ? {
-        'branching-launcher': [
-          'launcher.c',
-          'mount-helper.c',
-          'mount-helper.h',
-          'mounts.c',
-          'mounts.h',
-          'pidns.c',
-          'pidns.h',
-          'errname.h',
-        ],
-      }
-    : {}),
-};
+/** Each output and its sources (native/sources.json, also read by src/binaries.ts to call a local build stale). */
+const SOURCES = JSON.parse(readFileSync(join(nativeDir, 'sources.json'), 'utf8'));
+const OUTPUTS = Object.fromEntries(
+  Object.entries(SOURCES).filter(([out]) => out !== 'branching-launcher' || process.platform === 'linux'),
+);
 
 const sha256 = (path) => createHash('sha256').update(readFileSync(path)).digest('hex');
 const STAMP = join(release, 'sources.json');

@@ -109,8 +109,8 @@ function buildAddon(tc, version, scratch) {
 
 function buildLauncher(tc, scratch) {
   const out = join(scratch, 'branching-launcher');
-  // The same sources as native/binding.gyp's launcher target.
-  const sources = ['launcher.c', 'mount-helper.c', 'mounts.c', 'pidns.c'].map((f) => join(root, 'native', f));
+  const listed = JSON.parse(readFileSync(join(root, 'native', 'sources.json'), 'utf8'))['branching-launcher'];
+  const sources = listed.filter((f) => f.endsWith('.c')).map((f) => join(root, 'native', f));
   run(`${tc.prefix}gcc`, [...LAUNCHER_FLAGS, '-o', out, ...sources]);
   return out;
 }

@@ -25,19 +25,6 @@ export type BinaryKind = keyof typeof BINARY_FILES;
 const TITLES: Record<BinaryKind, string> = { addon: 'the native addon', launcher: 'the sandbox launcher' };
 
 /** The sources of each binary (in native/): a local build older than one of them is stale. */
-const SOURCES: Record<BinaryKind, string[]> = {
-  addon: ['branching.cc', 'errname.h'],
-  launcher: [
-    'launcher.c',
-    'mount-helper.c',
-    'mount-helper.h',
-    'mounts.c',
-    'mounts.h',
-    'pidns.c',
-    'pidns.h',
-    'errname.h',
-  ],
-};
 
 /**
  * This module's own file. In the CJS bundle import.meta.url is tsup's shim, which believes it runs in
@@ -122,6 +109,16 @@ const sha256 = (path: string): string => createHash('sha256').update(readFileSyn
  * with the same content changes nothing. A binary newer than that record was built some other
  * way (node-gyp by hand), and then a source newer than the binary is what counts.
  */
+/** The sources of a binary (native/sources.json, which the build scripts read too); none without it. */
+function sourcesOf(kind: BinaryKind, root: string): string[] {
+  try {
+    const listed = JSON.parse(readFileSync(join(root, 'native', 'sources.json'), 'utf8')) as Record<string, string[]>;
+    return listed[BINARY_FILES[kind]] ?? [];
+  } catch {
+    return [];
+  }
+}
+
 function changedSource(kind: BinaryKind, root: string, file: string): string | null {
   const stamp = join(dirname(file), 'sources.json');
   const built = statSync(file).mtimeMs;
@@ -131,7 +128,7 @@ function changedSource(kind: BinaryKind, root: string, file: string): string | n
   } catch {
     // no record: dates decide
   }
-  for (const name of SOURCES[kind]) {
+  for (const name of sourcesOf(kind, root)) {
     const src = join(root, 'native', name);
     if (!existsSync(src)) continue;
     if (hashes ? hashes[name] !== sha256(src) : statSync(src).mtimeMs > built) return name;

@@ -27,6 +27,9 @@ const context = (over: Partial<BinaryContext> = {}): BinaryContext => ({
 function packageAt(dir: string, version: string): string {
   mkdirSync(join(dir, 'native', 'build', 'Release'), { recursive: true });
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'branching', version }));
+  // Which sources make which binary: the package's own list, as a source checkout has it.
+  const listed = { 'branching.node': ['branching.cc', 'errname.h'], 'branching-launcher': ['launcher.c', 'errname.h'] };
+  writeFileSync(join(dir, 'native', 'sources.json'), JSON.stringify(listed));
   for (const src of ['branching.cc', 'launcher.c', 'errname.h']) writeFileSync(join(dir, 'native', src), '');
   const past = new Date(Date.now() - 3_600_000);
   for (const src of ['branching.cc', 'launcher.c', 'errname.h']) utimesSync(join(dir, 'native', src), past, past);
