@@ -31,14 +31,17 @@ export function makeTree(root, files, { git = true } = {}) {
     if (i % perDir === 0) mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, `f${i}.js`), `export const v${i} = ${i};\n// ${'x'.repeat(i % 200)}\n`);
   }
-  if (git) {
-    const env = { ...process.env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@b', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@b' };
-    execFileSync('git', ['init', '-q'], { cwd: root, env });
-    // A background auto-gc would repack .git while the baselines copy it.
-    execFileSync('git', ['config', 'gc.auto', '0'], { cwd: root, env });
-    execFileSync('git', ['add', '-A'], { cwd: root, env });
-    execFileSync('git', ['commit', '-qm', 'init'], { cwd: root, env });
-  }
+  if (git) commitAll(root, 'init');
+}
+
+/** `git init` and one commit of everything in `dir`, by a fixed author. */
+export function commitAll(dir, message = 'bench') {
+  const env = { ...process.env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@b', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@b' };
+  execFileSync('git', ['init', '-q'], { cwd: dir, env });
+  // A background auto-gc would repack .git while the baselines copy it.
+  execFileSync('git', ['config', 'gc.auto', '0'], { cwd: dir, env });
+  execFileSync('git', ['add', '-A'], { cwd: dir, env });
+  execFileSync('git', ['commit', '-qm', message], { cwd: dir, env });
 }
 
 /** The change set of the issue: 10 modified, 2 deleted, 3 added. Returns the relative paths touched. */

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Workspace } from '../dist/index.js';
-import { benchDir, changeFiles, fmtMs, makeTree, median, now, printTable, time } from './lib.mjs';
+import { benchDir, changeFiles, commitAll, fmtMs, makeTree, median, now, printTable, time } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SIZES = (process.env.BENCH_OVERLAY_SIZES ?? '1000,10000,100000').split(',').map(Number);
@@ -183,11 +183,7 @@ async function ioRows(work) {
   const project = join(work, 'io');
   makeTree(project, 10000, { git: false });
   cpSync(join(root, 'node_modules', 'typescript'), join(project, 'node_modules', 'typescript'), { recursive: true });
-  const env = { ...process.env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@b', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@b' };
-  execFileSync('git', ['init', '-q'], { cwd: project, env });
-  execFileSync('git', ['config', 'gc.auto', '0'], { cwd: project, env });
-  execFileSync('git', ['add', '-A'], { cwd: project, env });
-  execFileSync('git', ['commit', '-qm', 'init'], { cwd: project, env });
+  commitAll(project, 'init');
   const ws = new Workspace(project, { backend: 'overlay', stateDir: join(work, 'state'), onNotice: () => {} });
   const b = await ws.branch('io');
   const tasks = {

@@ -6,21 +6,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { probeSandbox } from '../dist/index.js';
-import { benchDir, fmtMs, median, now, printTable } from './lib.mjs';
+import { benchDir, commitAll, fmtMs, median, now, printTable } from './lib.mjs';
 
 const root = join(import.meta.dirname, '..');
 const REPS = Number(process.env.BENCH_REPS ?? 5);
 const FILES = Number(process.env.BENCH_SUITE_FILES ?? 12);
 const TESTS = Number(process.env.BENCH_SUITE_TESTS ?? 8);
-const GIT_ENV = { GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@b', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@b' };
-
-function commitAll(dir) {
-  const env = { ...process.env, ...GIT_ENV };
-  execFileSync('git', ['init', '-q'], { cwd: dir, env });
-  execFileSync('git', ['add', '-A'], { cwd: dir, env });
-  execFileSync('git', ['commit', '-qm', 'bench'], { cwd: dir, env });
-}
-
 function vitestProject(dir, environment, body) {
   mkdirSync(join(dir, 'test'), { recursive: true });
   writeFileSync(join(dir, 'package.json'), '{ "name": "bench", "private": true, "type": "module" }\n');

@@ -4,7 +4,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { benchDir, fmtMs, median, now, printTable } from './lib.mjs';
+import { benchDir, commitAll, fmtMs, median, now, printTable } from './lib.mjs';
 
 const root = join(import.meta.dirname, '..');
 const FILES = 50;
@@ -34,10 +34,7 @@ for (let i = 0; i < ${TESTS}; i++) {
     );
   }
   symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
-  const env = { ...process.env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@b', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@b' };
-  execFileSync('git', ['init', '-q'], { cwd: dir, env });
-  execFileSync('git', ['add', '-A'], { cwd: dir, env });
-  execFileSync('git', ['commit', '-qm', 'bench'], { cwd: dir, env });
+  commitAll(dir);
 }
 
 function runSuite(dir, mode, cache, branching = {}) {

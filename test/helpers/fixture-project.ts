@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import {
   cpSync,
   mkdirSync,
@@ -13,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { removeLayerDir } from '../../src/base/layer-dir.ts';
+import { commitAll } from './tree.ts';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const speculateFixtures = join(repoRoot, 'test', 'fixtures', 'speculate');
@@ -52,20 +52,7 @@ export function monorepo(): { repo: string; cleanup: () => Promise<void> } {
   // Vitest writes its bundled config into the nearest node_modules: the package's own, inside a package workspace.
   linkNodeModules(join(repoRoot, 'node_modules'), join(repo, 'packages/x/node_modules'));
   writeFileSync(join(repo, '.gitignore'), 'node_modules\n');
-  const env = {
-    ...process.env,
-    GIT_AUTHOR_NAME: 't',
-    GIT_AUTHOR_EMAIL: 't@t',
-    GIT_COMMITTER_NAME: 't',
-    GIT_COMMITTER_EMAIL: 't@t',
-  };
-  for (const args of [
-    ['init', '-q'],
-    ['add', '-A'],
-    ['commit', '-qm', 'monorepo'],
-  ]) {
-    execFileSync('git', args, { cwd: repo, env });
-  }
+  commitAll(repo, 'monorepo');
   return { repo, cleanup: () => removeLayerDir(parent) };
 }
 

@@ -1,8 +1,8 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cpSync, existsSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertBuilt, repoRoot } from './build.ts';
-import { tempDir } from './tree.ts';
+import { commitAll, tempDir } from './tree.ts';
 
 /**
  * The Jest majors the plugin is run with: 30 is the root devDependency, 29 and 28 the `jest29` and
@@ -34,18 +34,7 @@ export function fixtureProject(name: string, { git = false } = {}): FixtureProje
   const root = join(dir.path, 'proj');
   cpSync(join(repoRoot, 'test', 'fixtures', name), root, { recursive: true });
   symlinkSync(join(repoRoot, 'node_modules'), join(root, 'node_modules'));
-  if (git) {
-    const env = {
-      ...process.env,
-      GIT_AUTHOR_NAME: 't',
-      GIT_AUTHOR_EMAIL: 't@t',
-      GIT_COMMITTER_NAME: 't',
-      GIT_COMMITTER_EMAIL: 't@t',
-    };
-    execFileSync('git', ['init', '-q'], { cwd: root, env });
-    execFileSync('git', ['add', '-A'], { cwd: root, env });
-    execFileSync('git', ['commit', '-qm', 'fixture'], { cwd: root, env });
-  }
+  if (git) commitAll(root, 'fixture');
   return { root, scratch: dir.path, cleanup: dir.cleanup };
 }
 

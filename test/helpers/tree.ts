@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, realpathSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
@@ -71,4 +72,21 @@ export async function readText(path: string): Promise<string | null> {
   } catch {
     return null;
   }
+}
+
+/** `git init` and one commit of everything in `dir`, by a fixed test author. */
+export function commitAll(dir: string, message: string): void {
+  const env = {
+    ...process.env,
+    GIT_AUTHOR_NAME: 't',
+    GIT_AUTHOR_EMAIL: 't@t',
+    GIT_COMMITTER_NAME: 't',
+    GIT_COMMITTER_EMAIL: 't@t',
+  };
+  for (const args of [
+    ['init', '-q'],
+    ['add', '-A'],
+    ['commit', '-qm', message],
+  ])
+    execFileSync('git', args, { cwd: dir, env });
 }
