@@ -126,7 +126,7 @@ async function repetition() {
     if (!loop.winner?.endsWith('real.diff')) throw new Error(`the loop picked ${loop.winner}`);
     const coldDir = freshProject(work, 'cold');
     const cold = await speculate({ workspace: coldDir, candidates, test, maxParallel: PARALLEL });
-    if (cold.winner?.name !== 'real.diff' || cold.baseline.source !== 'run') throw new Error('first-wins cold went wrong');
+    if (cold.winner?.name !== 'real.diff' || cold.baseline.source !== 'run') throw new Error(`first-wins cold went wrong: winner ${cold.winner?.name}, baseline ${cold.baseline.source}, ${JSON.stringify(cold.candidates.map((c) => [c.name, c.status, c.reason]))}`);
     checkFixed(coldDir);
     const warmDir = freshProject(work, 'warm');
     const best = await bestOf({ workspace: warmDir, candidates, test, maxParallel: PARALLEL, dryRun: true });

@@ -4,7 +4,7 @@
   'targets': [
     {
       'target_name': 'branching',
-      'sources': ['branching.cc'],
+      'sources': ['branching.cc', 'tree.cc'],
       # The loader compares it with the package's version to tell a stale binary (see src/binaries.ts).
       'defines': ['BRANCHING_VERSION=<!(node -p "require(\'../package.json\').version")'],
       'dependencies': ["<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"],

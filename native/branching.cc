@@ -30,6 +30,8 @@
 #include <sys/clonefile.h>
 #endif
 
+#include "addon.h"
+
 extern "C" {
 #include "errname.h"
 }
@@ -39,7 +41,7 @@ extern "C" {
 #define BRANCHING_STR2(x) #x
 #define BRANCHING_STR(x) BRANCHING_STR2(x)
 
-namespace {
+namespace branching {
 
 #ifdef __linux__
 // glibc 2.33 gave stat, fstat, lstat, fstatat and mknod versioned symbols of their own (before, they
@@ -56,8 +58,8 @@ int StatAt(int dirfd, const char *path, struct stat *st, int flags) {
 int StatFd(int fd, struct stat *st) { return StatAt(fd, "", st, AT_EMPTY_PATH); }
 #endif
 
-Napi::Error ErrnoError(Napi::Env env, int err, const char *syscall, const std::string *path = nullptr,
-                       const std::string *dest = nullptr) {
+Napi::Error ErrnoError(Napi::Env env, int err, const char *syscall, const std::string *path,
+                       const std::string *dest) {
   const char *code = branching_errname(err);
   std::string message = std::string(code) + ": " + strerror(err) + ", " + syscall;
   if (path) message += " '" + *path + "'";
@@ -70,6 +72,46 @@ Napi::Error ErrnoError(Napi::Env env, int err, const char *syscall, const std::s
   if (dest) error.Set("dest", Napi::String::New(env, *dest));
   return error;
 }
+
+#ifdef __linux__
+// Copies the data extents of `in` to `out` (SEEK_DATA/SEEK_HOLE), so holes stay holes;
+// copy_file_range where the kernel can, read/write where it cannot. Returns 0 or an errno.
+int CopyExtents(int in, int out, off_t size) {
+  std::vector<char> buf;
+  for (off_t data = 0; data < size;) {
+    data = lseek(in, data, SEEK_DATA);
+    if (data < 0) return errno == ENXIO ? 0 : errno;  // ENXIO: only a hole is left
+    off_t hole = lseek(in, data, SEEK_HOLE);
+    if (hole < 0) return errno;
+    for (off_t at = data; at < hole;) {
+      loff_t src = at, dst = at;
+      ssize_t n = copy_file_range(in, &src, out, &dst, static_cast<size_t>(hole - at), 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
+        if (buf.empty()) buf.resize(1 << 20);
+        n = pread(in, buf.data(), std::min(buf.size(), static_cast<size_t>(hole - at)), at);
+        if (n > 0 && pwrite(out, buf.data(), static_cast<size_t>(n), at) != n) return errno ? errno : EIO;
+      }
+      if (n < 0) return errno;
+      if (n == 0) return 0;  // the file shrank meanwhile
+      at += n;
+    }
+    data = hole;
+  }
+  return 0;
+}
+#endif
+
+}  // namespace branching
+
+namespace {
+
+using branching::ErrnoError;
+#ifdef __linux__
+using branching::CopyExtents;
+using branching::StatAt;
+using branching::StatFd;
+#endif
 
 [[noreturn]] void Throw(Napi::Env env, int err, const char *syscall, const std::string *path = nullptr,
                         const std::string *dest = nullptr) {
@@ -164,34 +206,6 @@ Napi::Value CloneFile(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
-#ifdef __linux__
-// Copies the data extents of `in` to `out` (SEEK_DATA/SEEK_HOLE), so holes stay holes;
-// copy_file_range where the kernel can, read/write where it cannot. Returns 0 or an errno.
-int CopyExtents(int in, int out, off_t size) {
-  std::vector<char> buf;
-  for (off_t data = 0; data < size;) {
-    data = lseek(in, data, SEEK_DATA);
-    if (data < 0) return errno == ENXIO ? 0 : errno;  // ENXIO: only a hole is left
-    off_t hole = lseek(in, data, SEEK_HOLE);
-    if (hole < 0) return errno;
-    for (off_t at = data; at < hole;) {
-      loff_t src = at, dst = at;
-      ssize_t n = copy_file_range(in, &src, out, &dst, static_cast<size_t>(hole - at), 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
-        if (buf.empty()) buf.resize(1 << 20);
-        n = pread(in, buf.data(), std::min(buf.size(), static_cast<size_t>(hole - at)), at);
-        if (n > 0 && pwrite(out, buf.data(), static_cast<size_t>(n), at) != n) return errno ? errno : EIO;
-      }
-      if (n < 0) return errno;
-      if (n == 0) return 0;  // the file shrank meanwhile
-      at += n;
-    }
-    data = hole;
-  }
-  return 0;
-}
-#endif
 
 // copyFile(src, dest): a reflink where the filesystem has them, else a copy that keeps holes;
 // mode and timestamps are the source's. dest must not exist.
@@ -535,6 +549,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cloneFile", Napi::Function::New(env, CloneFile, "cloneFile"));
   exports.Set("copyFile", Napi::Function::New(env, CopyFile, "copyFile"));
   exports.Set("removeTree", Napi::Function::New(env, RemoveTree, "removeTree"));
+  exports.Set("copyTree", Napi::Function::New(env, branching::CopyTree, "copyTree"));
+  exports.Set("scanTree", Napi::Function::New(env, branching::ScanTree, "scanTree"));
   exports.Set("mount", Napi::Function::New(env, Mount, "mount"));
   exports.Set("umount2", Napi::Function::New(env, Umount2, "umount2"));
   exports.Set("getxattr", Napi::Function::New(env, Getxattr, "getxattr"));

@@ -13,6 +13,23 @@ export interface NativeBinding {
   copyFile(src: string, dest: string): void;
   /** rm -rf, fd-relative and iterative (any depth), through read-only and mode-000 dirs; EXDEV at a mount inside (Linux). */
   removeTree(path: string): void;
+  /**
+   * `cp -a` of the directory `src` to `dest` (which must not exist), on a worker thread: fd-relative and
+   * iterative (any depth), reflinks or hole-keeping copies, modes and times (owners with flag 1), files
+   * hard-linked with flag 2. Directories named in `sharedNames` become symlinks to `linkBase/<rel>`. With
+   * flag 4 it lists every copied entry: `paths[i]`, `kinds[i]` ('f' | 'd' | 'l') and five int64s per
+   * entry in `stats` (ino, ctime ns, size, mtime ns, mode), of the copy. `skipped` names sockets, fifos
+   * and devices, which are not copied (Linux).
+   */
+  copyTree(
+    src: string,
+    dest: string,
+    flags: number,
+    sharedNames: readonly string[],
+    linkBase: string,
+  ): Promise<{ paths: string[]; kinds: string; stats: ArrayBuffer; skipped: string[] }>;
+  /** Every entry below `path` (not `path` itself), each directory before its contents, in copyTree's format with the lstat of each (kind 'o': neither file, dir nor symlink); fd-relative, any depth, on a worker thread (Linux). */
+  scanTree(path: string): Promise<{ paths: string[]; kinds: string; stats: ArrayBuffer; skipped: string[] }>;
   /** mount(2). `data` is the comma-separated option string, or null. */
   mount(source: string, target: string, fstype: string | null, flags: number, data: string | null): void;
   /** umount2(2). */

@@ -1,8 +1,8 @@
-import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { readlinkSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Change } from '../base/changes.ts';
-import { copyTree, type Fingerprint, fingerprint, removeTree } from '../base/fsutil.ts';
+import { copyTree, type Fingerprint, removeTree, scanTree } from '../base/fsutil.ts';
 import type { Backend, BranchHandle, CreateContext, ParentView } from './backend.ts';
 
 /**
@@ -33,11 +33,10 @@ export class CloneBackend implements Backend<CloneHandle> {
   async create(parent: ParentView<CloneHandle>, context: CreateContext): Promise<CloneHandle> {
     const path = join(context.dir, 'tree');
     const manifest = new Map<string, Fingerprint>();
-    const shared = new Set(context.shared);
     await copyTree(parent.path, path, {
       onEntry: (rel, fp) => manifest.set(rel, fp),
       // node_modules and the like: hundreds of MB nobody's test writes, shared rather than copied.
-      linkInstead: (rel, name) => (shared.has(name) ? join(context.workspace, rel) : null),
+      shared: { names: context.shared, base: context.workspace },
     });
     const nowNs = BigInt(Date.now()) * 1_000_000n;
     return { path, manifest, trustedBeforeNs: nowNs - COARSE_TICK_NS };
@@ -47,57 +46,48 @@ export class CloneBackend implements Backend<CloneHandle> {
     const changes: Change[] = [];
     const seen = new Set<string>();
     const walked = new Set<string>(['']);
+    const replaced = new Set<string>();
     const suspects: Array<{ rel: string; abs: string; fp: Fingerprint }> = [];
-    // A synchronous walk: lstat of cached inodes costs microseconds, far less than a threadpool round trip.
-    // It yields to the event loop every few thousand entries so other branches keep moving.
-    let sinceYield = 0;
-    const walk = async (rel: string): Promise<void> => {
-      walked.add(rel);
-      const abs = rel === '' ? handle.path : join(handle.path, rel);
-      for (const name of readdirSync(abs)) {
-        if (++sinceYield >= 4096) {
-          sinceYield = 0;
-          await new Promise<void>((resolve) => setImmediate(resolve));
-        }
-        const childRel = rel === '' ? name : `${rel}/${name}`;
-        const childAbs = join(abs, name);
-        const now = fingerprint(lstatSync(childAbs, { bigint: true }));
-        const before = handle.manifest.get(childRel);
-        seen.add(childRel);
-        if (now.kind === 'dir') {
-          if (before?.kind === 'dir' && before.ino === now.ino) {
-            if (before.mode !== now.mode) changes.push({ op: 'mkdir', path: childRel, mode: now.mode });
-            await walk(childRel);
-          } else if (before) {
-            // Replaced (a new inode, or a file turned into a directory): take the whole tree.
-            changes.push({ op: 'tree', path: childRel, source: childAbs });
-            markSubtreeSeen(handle.manifest, childRel, seen);
-          } else {
-            changes.push({ op: 'mkdir', path: childRel, mode: now.mode });
-            await walk(childRel);
-          }
-          continue;
-        }
-        if (before && sameFingerprint(before, now)) {
-          // Trusted unless it was copied so late that a write in the same clock tick could share its ctime.
-          if (now.kind !== 'file' || before.ctimeNs < handle.trustedBeforeNs) continue;
-          suspects.push({ rel: childRel, abs: childAbs, fp: now });
-          continue;
-        }
-        this.pushEntry(changes, childRel, childAbs, now);
+    // Directories come before their contents, so a replaced directory is known before anything below it.
+    for (const { rel, fp: now } of await scanTree(handle.path)) {
+      const parentRel = parentOf(rel);
+      if (replaced.has(parentRel)) {
+        if (now.kind === 'dir') replaced.add(rel);
+        continue;
       }
-    };
-    await walk('');
+      const abs = join(handle.path, rel);
+      const before = handle.manifest.get(rel);
+      seen.add(rel);
+      if (now.kind === 'dir') {
+        if (before?.kind === 'dir' && before.ino === now.ino) {
+          if (before.mode !== now.mode) changes.push({ op: 'mkdir', path: rel, mode: now.mode });
+          walked.add(rel);
+        } else if (before) {
+          // Replaced (a new inode, or a file turned into a directory): take the whole tree.
+          changes.push({ op: 'tree', path: rel, source: abs });
+          markSubtreeSeen(handle.manifest, rel, seen);
+          replaced.add(rel);
+        } else {
+          changes.push({ op: 'mkdir', path: rel, mode: now.mode });
+          walked.add(rel);
+        }
+        continue;
+      }
+      if (before && sameFingerprint(before, now)) {
+        // Trusted unless it was copied so late that a write in the same clock tick could share its ctime.
+        if (now.kind === 'file' && before.ctimeNs >= handle.trustedBeforeNs) suspects.push({ rel, abs, fp: now });
+        continue;
+      }
+      this.pushEntry(changes, rel, abs, now);
+    }
     for (const suspect of suspects) {
       if (!(await sameContent(suspect.abs, join(parent.path, suspect.rel)))) {
         this.pushEntry(changes, suspect.rel, suspect.abs, suspect.fp);
       }
     }
     for (const rel of handle.manifest.keys()) {
-      if (rel === '' || seen.has(rel)) continue;
-      const parentRel = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '';
       // Only the topmost deleted path needs an operation; below a type change, the replacement covers it.
-      if (walked.has(parentRel)) changes.push({ op: 'delete', path: rel });
+      if (rel !== '' && !seen.has(rel) && walked.has(parentOf(rel))) changes.push({ op: 'delete', path: rel });
     }
     return changes;
   }
@@ -130,6 +120,11 @@ function sameFingerprint(a: Fingerprint, b: Fingerprint): boolean {
     a.mtimeNs === b.mtimeNs &&
     a.mode === b.mode
   );
+}
+
+function parentOf(rel: string): string {
+  const slash = rel.lastIndexOf('/');
+  return slash < 0 ? '' : rel.slice(0, slash);
 }
 
 function markSubtreeSeen(manifest: Map<string, Fingerprint>, rel: string, seen: Set<string>): void {

@@ -13,6 +13,7 @@ import {
 import * as fs from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { native } from '../addon.ts';
+import type { NativeBinding } from '../native.js';
 import { hasErrno } from './errors.ts';
 
 /** Runs async jobs with at most `limit` in flight; used to keep the fs busy without opening too many fds. */
@@ -70,10 +71,10 @@ export interface CopyTreeOptions {
   onSkip?: (rel: string, reason: string) => void;
   /** Preserve ownership (only meaningful for root). */
   preserveOwner?: boolean;
-  /** File copier: defaults to a reflink-or-copy. */
-  copyFile?: (src: string, dest: string) => Promise<void>;
-  /** A symlink target to put in place of the directory at `rel` instead of copying it, or null to copy. */
-  linkInstead?: (rel: string, name: string) => string | null;
+  /** Hard-link files where the filesystem allows (the source must then stay unchanged), else copy them. */
+  hardLink?: boolean;
+  /** Directories with these names (at any depth) become symlinks to the same path under `base` instead of copies. */
+  shared?: { names: readonly string[]; base: string };
 }
 
 /**
@@ -97,12 +98,88 @@ function relJoin(rel: string, name: string): string {
  * times are applied after their children, so read-only dirs copy fine.
  */
 export async function copyTree(src: string, dest: string, options: CopyTreeOptions = {}): Promise<void> {
-  const limiter = new Limiter(32);
-  const copyFile = options.copyFile ?? cloneOrCopyFile;
   const preserveOwner = options.preserveOwner ?? process.getuid?.() === 0;
+  const binding = native();
+  if (binding && process.platform === 'linux' && (await fs.lstat(src)).isDirectory()) {
+    return nativeCopyTree(binding, src, dest, { ...options, preserveOwner });
+  }
+  return portableCopyTree(src, dest, { ...options, preserveOwner });
+}
+
+const COPY_OWNER = 1;
+const COPY_HARD_LINK = 2;
+const COPY_MANIFEST = 4;
+const KINDS: Record<string, EntryKind> = { f: 'file', d: 'dir', l: 'symlink' };
+
+/** The addon's walk: off the main thread, fd-relative (any depth), a few system calls per file. */
+async function nativeCopyTree(
+  binding: NativeBinding,
+  src: string,
+  dest: string,
+  options: CopyTreeOptions,
+): Promise<void> {
+  const flags =
+    (options.preserveOwner ? COPY_OWNER : 0) |
+    (options.hardLink ? COPY_HARD_LINK : 0) |
+    (options.onEntry ? COPY_MANIFEST : 0);
+  const result = await binding.copyTree(src, dest, flags, options.shared?.names ?? [], options.shared?.base ?? '');
+  for (const rel of result.skipped) options.onSkip?.(rel, 'not a regular file, directory or symlink');
+  if (!options.onEntry) return;
+  for (const entry of decodeEntries(result)) options.onEntry(entry.rel, entry.fp);
+}
+
+export interface ScannedEntry {
+  /** The path relative to the scanned root, '/'-separated. */
+  rel: string;
+  fp: Fingerprint;
+}
+
+/** The addon's entry list: five int64s per entry (ino, ctime ns, size, mtime ns, mode), ino unsigned. */
+function decodeEntries(result: { paths: string[]; kinds: string; stats: ArrayBuffer }): ScannedEntry[] {
+  const signed = new BigInt64Array(result.stats);
+  const unsigned = new BigUint64Array(result.stats);
+  return result.paths.map((rel, i) => {
+    const at = i * 5;
+    const fp: Fingerprint = {
+      kind: KINDS[result.kinds[i] as string] ?? 'other',
+      ino: unsigned[at] as bigint,
+      ctimeNs: signed[at + 1] as bigint,
+      size: signed[at + 2] as bigint,
+      mtimeNs: signed[at + 3] as bigint,
+      mode: Number(signed[at + 4]),
+    };
+    return { rel, fp };
+  });
+}
+
+/**
+ * Every entry below `root` (not `root` itself) with its lstat fingerprint, each directory before
+ * its contents. Iterative; on Linux the addon walks fd by fd, so any depth works.
+ */
+export async function scanTree(root: string): Promise<ScannedEntry[]> {
+  const binding = native();
+  if (binding && process.platform === 'linux') return decodeEntries(await binding.scanTree(root));
+  const out: ScannedEntry[] = [];
+  const dirs = [''];
+  for (let rel = dirs.pop(); rel !== undefined; rel = dirs.pop()) {
+    for (const name of await fs.readdir(rel === '' ? root : join(root, rel))) {
+      const child = relJoin(rel, name);
+      const fp = fingerprint(await fs.lstat(join(root, child), { bigint: true }));
+      out.push({ rel: child, fp });
+      if (fp.kind === 'dir') dirs.push(child);
+    }
+  }
+  return out;
+}
+
+/** Node's fs, with bounded parallelism: other platforms, no addon, or a root that is not a directory. */
+async function portableCopyTree(src: string, dest: string, options: CopyTreeOptions): Promise<void> {
+  const limiter = new Limiter(32);
+  const copyFile = options.hardLink ? linkOrCopyFile : cloneOrCopyFile;
+  const sharedNames = new Set(options.shared?.names ?? []);
 
   const finish = async (path: string, st: import('node:fs').BigIntStats, rel: string, isLink = false) => {
-    if (preserveOwner) await fs.lchown(path, Number(st.uid), Number(st.gid));
+    if (options.preserveOwner) await fs.lchown(path, Number(st.uid), Number(st.gid));
     if (!isLink) {
       await fs.chmod(path, Number(st.mode & 0o7777n));
       await fs.utimes(path, Number(st.atimeNs / 1000n) / 1e6, Number(st.mtimeNs / 1000n) / 1e6);
@@ -113,10 +190,10 @@ export async function copyTree(src: string, dest: string, options: CopyTreeOptio
   };
 
   const copyEntry = async (from: string, to: string, rel: string, st: import('node:fs').BigIntStats): Promise<void> => {
-    const link = st.isDirectory() && rel !== '' ? options.linkInstead?.(rel, basename(rel)) : null;
-    if (link) {
+    const shared = st.isDirectory() && rel !== '' && options.shared && sharedNames.has(basename(rel));
+    if (shared) {
       await limiter.run(async () => {
-        await fs.symlink(link, to);
+        await fs.symlink(join(options.shared?.base as string, rel), to);
         options.onEntry?.(rel, fingerprint(await fs.lstat(to, { bigint: true })));
       });
     } else if (st.isDirectory()) {
@@ -147,6 +224,19 @@ export async function copyTree(src: string, dest: string, options: CopyTreeOptio
 
   const rootSt = await fs.lstat(src, { bigint: true });
   await copyEntry(src, dest, '', rootSt);
+}
+
+/** A hard link costs nothing; across filesystems (or where links are refused), a copy. */
+export async function linkOrCopyFile(source: string, dest: string): Promise<void> {
+  try {
+    await fs.link(source, dest);
+  } catch (err) {
+    if (!hasErrno(err, 'EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP')) throw err;
+    await cloneOrCopyFile(source, dest);
+    const st = await fs.stat(source);
+    await fs.chmod(dest, st.mode & 0o7777);
+    await fs.utimes(dest, st.atime, st.mtime);
+  }
 }
 
 /**

@@ -14,11 +14,11 @@ import { dirname, join } from 'node:path';
 import { type Change, depthOf, orderChanges } from '../base/changes.ts';
 import { CommitError, hasErrno } from '../base/errors.ts';
 import {
-  cloneOrCopyFile,
   copyTree,
   fsyncPath,
   fsyncPathSync,
   Limiter,
+  linkOrCopyFile,
   removeTree,
   removeTreeSync,
   writeFileDurableSync,
@@ -229,7 +229,7 @@ async function stage(changes: Change[], stagedDir: string): Promise<JournalOp[]>
     else if (change.op === 'symlink') jobs.push(() => fs.symlink(change.target, dest));
     else {
       jobs.push(async () => {
-        await copyTree(change.source, dest, { copyFile: linkOrCopy, onEntry: undefined });
+        await copyTree(change.source, dest, { hardLink: true });
         await syncTree(dest);
       });
     }
@@ -246,17 +246,9 @@ async function stage(changes: Change[], stagedDir: string): Promise<JournalOp[]>
   return ops;
 }
 
-/** A hard link costs nothing and keeps the source intact until the branch is gone; across filesystems, copy. */
+/** A hard link keeps the source intact until the branch is gone; durable before the commit point. */
 async function linkOrCopy(source: string, dest: string): Promise<void> {
-  try {
-    await fs.link(source, dest);
-  } catch (err) {
-    if (!hasErrno(err, 'EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP')) throw err;
-    await cloneOrCopyFile(source, dest);
-    const st = await fs.stat(source);
-    await fs.chmod(dest, st.mode & 0o7777);
-    await fs.utimes(dest, st.atime, st.mtime);
-  }
+  await linkOrCopyFile(source, dest);
   await fsyncPath(dest);
 }
 

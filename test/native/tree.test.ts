@@ -2,6 +2,9 @@
 import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
+  lstatSync,
+  readdirSync,
+  readlinkSync,
   closeSync,
   existsSync,
   mkdirSync,
@@ -126,5 +129,90 @@ describe.skipIf(!hasAddon)('native tree primitives', () => {
     await b.abort();
     expect(existsSync(b.path)).toBe(false);
     await ws.close();
+  });
+
+  /** Every entry below `root` as [rel, kind, mode, mtime s, content or link target], for comparing trees. */
+  function describeTree(root: string, rel = ''): Array<[string, string, number, number, string]> {
+    const out: Array<[string, string, number, number, string]> = [];
+    for (const name of readdirSync(join(root, rel)).sort()) {
+      const child = rel === '' ? name : `${rel}/${name}`;
+      const st = lstatSync(join(root, child));
+      const kind = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'link' : st.isFile() ? 'file' : 'other';
+      const body = kind === 'file' ? readFileSync(join(root, child), 'utf8') : kind === 'link' ? readlinkSync(join(root, child)) : '';
+      out.push([child, kind, st.mode & 0o7777, Math.round(st.mtimeMs / 1000), kind === 'file' && st.size > 1e6 ? `${st.size}` : body]);
+      if (kind === 'dir' && (st.mode & 0o500) === 0o500) out.push(...describeTree(root, child));
+    }
+    return out;
+  }
+
+  it('copyTree copies like cp -a (modes, times, read-only dirs, symlinks, empty dirs, holes) and lists the copy', async () => {
+    const src = join(dir, 'src');
+    mkdirSync(join(src, 'locked'), { recursive: true });
+    mkdirSync(join(src, 'empty'));
+    writeFileSync(join(src, 'locked', 'inner.txt'), 'inner');
+    writeFileSync(join(src, 'plain.txt'), 'plain');
+    chmodSync(join(src, 'plain.txt'), 0o640);
+    utimesSync(join(src, 'plain.txt'), 1_000_000, 2_000_000);
+    symlinkSync('does/not/exist', join(src, 'dangling'));
+    sparseFile(join(src, 'sparse.bin'), 64 * 1024 * 1024);
+    expect(spawnSync('mkfifo', [join(src, 'pipe')]).status).toBe(0);
+    chmodSync(join(src, 'locked'), 0o555);
+    const dest = join(dir, 'dest');
+    const copied = await n.copyTree(src, dest, 4, [], '');
+    const expected = describeTree(src).filter(([rel]) => rel !== 'pipe');
+    expect(describeTree(dest)).toEqual(expected);
+    expect(copied.skipped).toEqual(['pipe']);
+    expect(statSync(join(dest, 'sparse.bin')).blocks * 512).toBeLessThan(1024 * 1024);
+    // the listing describes the copy itself: its inodes and modes, each entry once, the root last
+    expect([...copied.paths].sort()).toEqual(['', ...expected.map(([rel]) => rel)].sort());
+    expect(copied.paths.at(-1)).toBe('');
+    const stats = new BigUint64Array(copied.stats);
+    copied.paths.forEach((rel, i) => {
+      const st = lstatSync(join(dest, rel), { bigint: true });
+      expect([rel, stats[i * 5], Number(stats[i * 5 + 4])]).toEqual([rel, st.ino, Number(st.mode & 0o7777n)]);
+      expect(copied.kinds[i]).toBe(st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : 'f');
+    });
+    chmodSync(join(src, 'locked'), 0o755);
+  });
+
+  it('copyTree links shared directories at any depth, hard-links files when asked, and refuses a bad destination', async () => {
+    const src = join(dir, 'src');
+    mkdirSync(join(src, 'packages', 'a', 'node_modules', 'dep'), { recursive: true });
+    writeFileSync(join(src, 'packages', 'a', 'node_modules', 'dep', 'index.js'), '');
+    writeFileSync(join(src, 'file.txt'), 'x');
+    await n.copyTree(src, join(dir, 'linked'), 2, ['node_modules'], '/the/workspace');
+    expect(readlinkSync(join(dir, 'linked', 'packages', 'a', 'node_modules'))).toBe('/the/workspace/packages/a/node_modules');
+    expect(statSync(join(dir, 'linked', 'file.txt')).ino).toBe(statSync(join(src, 'file.txt')).ino);
+    await expect(n.copyTree(src, join(dir, 'linked'), 0, [], '')).rejects.toMatchObject({
+      code: 'EEXIST',
+      syscall: 'mkdir',
+      path: join(dir, 'linked'),
+    });
+    await expect(n.copyTree(join(dir, 'missing'), join(dir, 'x'), 0, [], '')).rejects.toMatchObject({
+      code: 'ENOENT',
+      path: join(dir, 'missing'),
+    });
+    expect(existsSync(join(dir, 'x'))).toBe(false);
+  });
+
+  it('a clone branch of a project holding a tree deeper than PATH_MAX is created, scanned, committed and aborted', async () => {
+    const project = join(dir, 'project');
+    deepTree(join(project, 'deep'), 3000);
+    writeFileSync(join(project, 'top.txt'), 'old');
+    const listed = await n.scanTree(project);
+    expect(listed.paths).toHaveLength(3000 + 3); // deep, 3000 dirs below it, the leaf, top.txt
+    expect(listed.paths.indexOf('deep')).toBeLessThan(listed.paths.indexOf('deep/d'));
+    const ws = new Workspace(project, { backend: 'clone', stateDir: join(dir, 'state'), onNotice: () => {} });
+    const b = await ws.branch('deep');
+    const inBranch = await n.scanTree(b.path);
+    expect([...inBranch.paths].sort()).toEqual([...listed.paths].sort());
+    writeFileSync(join(b.path, 'top.txt'), 'new');
+    await b.commit();
+    expect(readFileSync(join(project, 'top.txt'), 'utf8')).toBe('new');
+    const again = await ws.branch('again');
+    await again.abort();
+    expect(existsSync(again.path)).toBe(false);
+    await ws.close();
+    expect(readdirSync(join(dir, 'state')).flatMap((d) => readdirSync(join(dir, 'state', d, 'branches')))).toEqual([]);
   });
 });
