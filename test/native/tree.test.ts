@@ -2,15 +2,15 @@
 import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
-  lstatSync,
-  readdirSync,
-  readlinkSync,
   closeSync,
   existsSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
+  readlinkSync,
   readSync,
   statSync,
   symlinkSync,
@@ -138,8 +138,19 @@ describe.skipIf(!hasAddon)('native tree primitives', () => {
       const child = rel === '' ? name : `${rel}/${name}`;
       const st = lstatSync(join(root, child));
       const kind = st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'link' : st.isFile() ? 'file' : 'other';
-      const body = kind === 'file' ? readFileSync(join(root, child), 'utf8') : kind === 'link' ? readlinkSync(join(root, child)) : '';
-      out.push([child, kind, st.mode & 0o7777, Math.round(st.mtimeMs / 1000), kind === 'file' && st.size > 1e6 ? `${st.size}` : body]);
+      const body =
+        kind === 'file'
+          ? readFileSync(join(root, child), 'utf8')
+          : kind === 'link'
+            ? readlinkSync(join(root, child))
+            : '';
+      out.push([
+        child,
+        kind,
+        st.mode & 0o7777,
+        Math.round(st.mtimeMs / 1000),
+        kind === 'file' && st.size > 1e6 ? `${st.size}` : body,
+      ]);
       if (kind === 'dir' && (st.mode & 0o500) === 0o500) out.push(...describeTree(root, child));
     }
     return out;
@@ -181,7 +192,9 @@ describe.skipIf(!hasAddon)('native tree primitives', () => {
     writeFileSync(join(src, 'packages', 'a', 'node_modules', 'dep', 'index.js'), '');
     writeFileSync(join(src, 'file.txt'), 'x');
     await n.copyTree(src, join(dir, 'linked'), 2, ['node_modules'], '/the/workspace');
-    expect(readlinkSync(join(dir, 'linked', 'packages', 'a', 'node_modules'))).toBe('/the/workspace/packages/a/node_modules');
+    expect(readlinkSync(join(dir, 'linked', 'packages', 'a', 'node_modules'))).toBe(
+      '/the/workspace/packages/a/node_modules',
+    );
     expect(statSync(join(dir, 'linked', 'file.txt')).ino).toBe(statSync(join(src, 'file.txt')).ino);
     await expect(n.copyTree(src, join(dir, 'linked'), 0, [], '')).rejects.toMatchObject({
       code: 'EEXIST',
