@@ -152,7 +152,10 @@ const candidate = {
       description:
         'the last suite stage whose results are in counts: related (the test files related to the change only), full, or null',
     },
-    counts: { oneOf: [counts, { type: 'null' }] },
+    counts: {
+      oneOf: [counts, { type: 'null' }],
+      description: 'the tests of that stage; for a killed or timed-out candidate, the ones it had finished',
+    },
     regressions: { ...strings, description: 'tests that passed at baseline and do not now' },
     stillFailing: { ...strings, description: 'mustPass entries that do not pass' },
     fixed: { ...strings, description: 'tests that failed at baseline and pass now' },

@@ -23,6 +23,7 @@ import {
   resolveTest,
   runSuite,
   type SuiteRun,
+  type TestOutcome,
   type TestSpec,
 } from './suite-run.ts';
 import { countTests } from './test-report.ts';
@@ -542,17 +543,24 @@ class Speculation {
           this.emit(r);
         },
         onExit: (exit) => this.noteLoserGone(exit),
+        // Killed by a winner, a timeout or the caller: what it had finished still shows.
+        onKilled: (finished) => this.noteResults(r, related ? 'related' : 'full', finished),
       }),
     );
     if (related && run.counts.passed + run.counts.failed + run.counts.skipped === 0) return null;
-    r.stage = related ? 'related' : 'full';
     r.durationMs = (r.durationMs ?? 0) + run.exit.durationMs;
-    r.counts = run.counts;
-    r.failures = [...run.tests.values()]
+    this.noteResults(r, related ? 'related' : 'full', run.tests.values());
+    return run;
+  }
+
+  private noteResults(r: CandidateResult, stage: 'related' | 'full', tests: Iterable<TestOutcome>): void {
+    const list = [...tests];
+    r.stage = stage;
+    r.counts = countTests(list);
+    r.failures = list
       .filter((t) => t.status === 'failed')
       .slice(0, 10)
       .map((t) => ({ id: t.id, message: t.message ?? '' }));
-    return run;
   }
 
   private noteLoserGone(exit: SuiteExit): void {

@@ -3,6 +3,7 @@ import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { ArgumentError, TimeoutError } from '../base/errors.ts';
+import { packageRoot } from '../binaries.ts';
 import { SuiteError } from './errors.ts';
 import type { SuiteExecutor, SuiteExit } from './executor.ts';
 import { inSubdir } from './flaky-exec.ts';
@@ -11,8 +12,10 @@ import {
   detectFramework,
   type Framework,
   frameworkOfCommand,
+  progressReporterArgs,
   type ReportEntry,
   readJestReport,
+  readProgress,
   reporterArgs,
   shorten,
   type TestStatus,
@@ -190,15 +193,20 @@ function resolveRunnerBin(framework: Framework, runDir: string, workspace: strin
   });
 }
 
+/** The JSON report at the end, and a line per finished test as it goes (what a killed run leaves). */
+function reportArgs(framework: Framework, reportFile: string): string[] {
+  return [...reporterArgs(framework, reportFile), ...progressReporterArgs(framework, packageRoot())];
+}
+
 /** The full argv: the runner, its subcommand, the user's args, then the options that make it write Jest-shaped JSON to `reportFile`. */
 export function suiteArgv(test: ResolvedTest, reportFile: string): string[] {
   if (test.kind === 'command') return [...test.argv, ...test.args];
   if (test.kind === 'vitest') {
     // `run` (no watch mode) must be the first word after the bin; a user's command usually has it.
     const subcommand = test.argv.includes('run') ? [] : ['run'];
-    return [...test.argv, ...subcommand, ...test.args, ...reporterArgs('vitest', reportFile)];
+    return [...test.argv, ...subcommand, ...test.args, ...reportArgs('vitest', reportFile)];
   }
-  return [...test.argv, ...test.args, '--ci', ...reporterArgs('jest', reportFile)];
+  return [...test.argv, ...test.args, '--ci', ...reportArgs('jest', reportFile)];
 }
 
 /**
@@ -216,7 +224,7 @@ export function relatedArgv(test: ResolvedTest, files: string[], reportFile: str
       '--findRelatedTests',
       ...files,
       '--passWithNoTests',
-      ...reporterArgs('jest', reportFile),
+      ...reportArgs('jest', reportFile),
     ];
   }
   const at = test.argv.findIndex((word) => frameworkOfCommand([word]) === 'vitest');
@@ -230,7 +238,7 @@ export function relatedArgv(test: ResolvedTest, files: string[], reportFile: str
     ...rest,
     ...test.args,
     ...files,
-    ...reporterArgs('vitest', reportFile),
+    ...reportArgs('vitest', reportFile),
   ];
 }
 
@@ -240,6 +248,8 @@ export interface RunSuiteOptions {
   related?: string[];
   /** Called once the suite's processes are gone, before its report is read. */
   onExit?: (exit: SuiteExit) => void;
+  /** Called when the run is killed (aborted or timed out), with the tests it had finished. */
+  onKilled?: (finished: TestOutcome[]) => void;
   executor: SuiteExecutor;
   branchDir: string;
   workspaceDir: string;
@@ -261,18 +271,30 @@ export async function runSuite(options: RunSuiteOptions): Promise<SuiteRun> {
     const privateTmp = join(scratch, 'tmp');
     await fs.mkdir(privateTmp);
     const reportFile = join(scratch, 'report.json');
+    const progressFile = join(scratch, 'progress.jsonl');
     const argv = (options.related && relatedArgv(test, options.related, reportFile)) || suiteArgv(test, reportFile);
     const exit = await executor.run({
       branchDir: options.branchDir,
       workspaceDir: options.workspaceDir,
       writable: [scratch],
       argv: inSubdir(argv, test.cwd),
-      env: { ...process.env, TMPDIR: privateTmp, TMP: privateTmp, TEMP: privateTmp, CI: process.env.CI ?? '1' },
+      env: {
+        ...process.env,
+        TMPDIR: privateTmp,
+        TMP: privateTmp,
+        TEMP: privateTmp,
+        CI: process.env.CI ?? '1',
+        BRANCHING_PROGRESS_FILE: progressFile,
+      },
       timeoutMs: options.timeoutMs,
       signal: options.signal,
       onStart: options.onStart,
     });
     options.onExit?.(exit);
+    const projectDir = executor.projectPath(options.branchDir, options.workspaceDir);
+    if ((exit.aborted || exit.timedOut) && options.onKilled && test.kind !== 'command') {
+      options.onKilled(await readProgress(progressFile, join(projectDir, test.cwd), options.label));
+    }
     if (exit.aborted) throw options.signal?.reason ?? new Error('aborted');
     if (exit.timedOut) {
       throw new TimeoutError(
@@ -280,7 +302,6 @@ export async function runSuite(options: RunSuiteOptions): Promise<SuiteRun> {
         { code: 'ERR_SUITE_TIMEOUT' },
       );
     }
-    const projectDir = executor.projectPath(options.branchDir, options.workspaceDir);
     if (test.kind === 'command') return commandRun(exit);
     const run = await readReport(reportFile, exit, join(projectDir, test.cwd), test.kind, options.label);
     // Messages name the branch's private path; the user knows the project by its own.

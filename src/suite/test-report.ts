@@ -69,6 +69,41 @@ export function reporterArgs(framework: Framework, reportFile: string): string[]
   return ['--json', `--outputFile=${reportFile}`];
 }
 
+/**
+ * The options that add the progress reporter (reporters/progress.cjs, one line per finished test in
+ * the file BRANCHING_PROGRESS_FILE names), or none when this package was installed without it.
+ */
+export function progressReporterArgs(framework: Framework, packageDir: string | null): string[] {
+  const reporter = packageDir && join(packageDir, 'reporters', 'progress.cjs');
+  if (!reporter || !existsSync(reporter)) return [];
+  // Jest's --reporters replaces the configured ones: keep its default output alongside.
+  return framework === 'vitest' ? [`--reporter=${reporter}`] : ['--reporters=default', `--reporters=${reporter}`];
+}
+
+/** The tests a killed run had finished, from its progress file (see progressReporterArgs); none without one. */
+export async function readProgress(file: string, projectDir: string, label: string): Promise<ReportEntry[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    return [];
+  }
+  const byFile = new Map<string, AssertionJson[]>();
+  for (const line of text.split('\n')) {
+    let entry: AssertionJson & { file?: string };
+    try {
+      entry = JSON.parse(line);
+    } catch {
+      continue; // the last line of a killed run may be cut short
+    }
+    const list = byFile.get(entry.file ?? '?') ?? [];
+    list.push(entry);
+    byFile.set(entry.file ?? '?', list);
+  }
+  const testResults = [...byFile].map(([name, assertionResults]) => ({ name, assertionResults }));
+  return parseJestReport({ testResults }, projectDir, label, file).filter((e) => e.kind === 'test');
+}
+
 /** A Jest-shaped report's status word as ours. */
 export function statusOf(status: string | undefined): TestStatus {
   if (status === 'passed') return 'passed';

@@ -151,7 +151,13 @@ describe.skipIf(!hostCovered)('published packages', () => {
     );
     expect(core.files.filter((f) => f.endsWith('.map') || f === 'dist/cli.cjs')).toEqual([]);
     expect(core.files).toEqual(
-      expect.arrayContaining(['dist/index.js', 'dist/index.cjs', 'dist/cli.js', 'scripts/build-native.mjs']),
+      expect.arrayContaining([
+        'dist/index.js',
+        'dist/index.cjs',
+        'dist/cli.js',
+        'reporters/progress.cjs',
+        'scripts/build-native.mjs',
+      ]),
     );
     expect(manifest.bin.branching).toBe('./dist/cli.js');
   });

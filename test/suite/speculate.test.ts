@@ -1,6 +1,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, test } from 'vitest';
 import { Workspace } from '../../src/core/workspace.ts';
 import { liveProcessesInGroup } from '../../src/suite/executor.ts';
@@ -130,6 +132,53 @@ test('firstWins: the first passing candidate is committed and a hanging one is k
   expect(outcome.timings.commitMs).toBeGreaterThan(0);
   await expectRightFixCommitted(path, before, math);
 });
+
+/** Resolves once some running suite's progress file (see reporters/progress.cjs) names every one of `titles`. */
+async function progressNamed(...titles: string[]): Promise<void> {
+  for (;;) {
+    for (const dir of readdirSync(tmpdir()).filter((d) => d.startsWith('branching-suite-'))) {
+      const file = join(tmpdir(), dir, 'progress.jsonl');
+      const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+      if (titles.every((t) => text.includes(JSON.stringify(t)))) return;
+    }
+    await delay(20); // polling the file the suite appends to: the event itself, not a guess at its timing
+  }
+}
+
+test.each(['vitest', 'jest'] as const)(
+  '%s: a candidate killed by the winner reports the tests it had finished',
+  async (framework) => {
+    const { path } = await project(framework);
+    const title = `finishes before the hang ${framework}`;
+    // Jest's globals; the Vitest fixture is an ES module package
+    const stuck = `${framework === 'vitest' ? "import { expect, test } from 'vitest';" : ''}
+test(${JSON.stringify(title)}, () => expect(1).toBe(1));
+test('never finishes', () => new Promise(() => {}), 600000);
+`;
+    const math = readFileSync(join(path, 'src/math.js'), 'utf8');
+    const outcome = await speculate({
+      workspace: path,
+      candidates: [
+        { name: 'hangs', files: { 'test/stuck.test.js': stuck } },
+        {
+          name: 'right, once the other has results',
+          apply: async (dir: string) => {
+            await progressNamed(title);
+            await fs.writeFile(join(dir, 'src/math.js'), fixedMath(math));
+          },
+        },
+      ],
+      test: { framework },
+      maxParallel: 3,
+      dryRun: true,
+    });
+    const [hang, right] = outcome.candidates;
+    expect(right.state).toBe('winner');
+    expect(hang).toMatchObject({ state: 'killed', stage: 'related', counts: { passed: 1, skipped: 0 } });
+    // Stage 1 may also have run the test that fails at baseline, if the baseline was in by then.
+    expect(hang.failures.map((f) => f.id)).toEqual(hang.counts?.failed ? ['test/mul.test.js > multiplies'] : []);
+  },
+);
 
 test('dryRun + keep: the winner is chosen, the workspace is untouched, and the branches stay for inspection', async () => {
   const { path, before } = await project('jest');
