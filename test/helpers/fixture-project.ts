@@ -38,7 +38,20 @@ export function linkNodeModules(from: string, to: string): void {
   mkdirSync(to);
   for (const name of readdirSync(from)) {
     if (name.startsWith('.') && name !== '.bin') continue; // caches and npm's own bookkeeping
-    symlinkSync(join(from, name), join(to, name));
+    if (name !== '.bin') symlinkSync(join(from, name), join(to, name));
+  }
+  linkBins(join(from, '.bin'), join(to, '.bin'));
+}
+
+/**
+ * The repository's .bin, except that `jest` and `vitest` are always the main versions: npm links the
+ * bins of the aliased older versions (jest27, ...) under the same names, and whichever it linked last wins.
+ */
+function linkBins(from: string, to: string): void {
+  mkdirSync(to);
+  const main: Record<string, string> = { jest: 'jest/bin/jest.js', vitest: 'vitest/vitest.mjs' };
+  for (const name of readdirSync(from)) {
+    symlinkSync(main[name] ? join(from, '..', main[name]) : join(from, name), join(to, name));
   }
 }
 
