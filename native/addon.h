@@ -21,6 +21,9 @@ int CopyExtents(int in, int out, off_t size);
 Napi::Error ErrnoError(Napi::Env env, int err, const char *syscall, const std::string *path = nullptr,
                        const std::string *dest = nullptr);
 
+// The string argument i, or a TypeError naming it.
+std::string Str(const Napi::CallbackInfo &info, size_t i, const char *name);
+
 // copyTree(src, dest, flags, sharedNames, linkBase) and scanTree(path): see tree.cc.
 Napi::Value CopyTree(const Napi::CallbackInfo &info);
 Napi::Value ScanTree(const Napi::CallbackInfo &info);

@@ -102,11 +102,21 @@ int CopyExtents(int in, int out, off_t size) {
 }
 #endif
 
+// A string argument, without NUL (a path cut short at a NUL would name another file).
+std::string Str(const Napi::CallbackInfo &info, size_t i, const char *name) {
+  if (!info[i].IsString()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a string");
+  std::string s = info[i].As<Napi::String>().Utf8Value();
+  if (s.find('\0') != std::string::npos)
+    throw Napi::TypeError::New(info.Env(), std::string(name) + " must not contain NUL");
+  return s;
+}
+
 }  // namespace branching
 
 namespace {
 
 using branching::ErrnoError;
+using branching::Str;
 #ifdef __linux__
 using branching::CopyExtents;
 using branching::StatAt;
@@ -116,14 +126,6 @@ using branching::StatFd;
 [[noreturn]] void Throw(Napi::Env env, int err, const char *syscall, const std::string *path = nullptr,
                         const std::string *dest = nullptr) {
   throw ErrnoError(env, err, syscall, path, dest);
-}
-
-std::string Str(const Napi::CallbackInfo &info, size_t i, const char *name) {
-  if (!info[i].IsString()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a string");
-  std::string s = info[i].As<Napi::String>().Utf8Value();
-  if (s.find('\0') != std::string::npos)
-    throw Napi::TypeError::New(info.Env(), std::string(name) + " must not contain NUL");
-  return s;
 }
 
 bool OptStr(const Napi::CallbackInfo &info, size_t i, const char *name, std::string *out) {

@@ -429,13 +429,6 @@ Napi::Value Queue(Napi::Env env, Job *job) {
   return promise;
 }
 #endif
-std::string StrArg(const Napi::CallbackInfo &info, size_t i, const char *name) {
-  if (!info[i].IsString()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a string");
-  std::string s = info[i].As<Napi::String>().Utf8Value();
-  if (s.find('\0') != std::string::npos)
-    throw Napi::TypeError::New(info.Env(), std::string(name) + " must not contain NUL");
-  return s;
-}
 
 }  // namespace
 
@@ -443,7 +436,7 @@ std::string StrArg(const Napi::CallbackInfo &info, size_t i, const char *name) {
 // kManifest) and the skipped ones (sockets, fifos, devices). dest must not exist.
 Napi::Value CopyTree(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  std::string src = StrArg(info, 0, "src"), dest = StrArg(info, 1, "dest"), linkBase = StrArg(info, 4, "linkBase");
+  std::string src = Str(info, 0, "src"), dest = Str(info, 1, "dest"), linkBase = Str(info, 4, "linkBase");
   if (!info[2].IsNumber()) throw Napi::TypeError::New(env, "flags must be a number");
   if (!info[3].IsArray()) throw Napi::TypeError::New(env, "sharedNames must be an array");
   int flags = info[2].As<Napi::Number>().Int32Value();
@@ -465,7 +458,7 @@ Napi::Value CopyTree(const Napi::CallbackInfo &info) {
 // scanTree(path): resolves to every entry below `path` (not `path` itself), pre-order, with its lstat.
 Napi::Value ScanTree(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  std::string path = StrArg(info, 0, "path");
+  std::string path = Str(info, 0, "path");
 #ifdef __linux__
   return Queue(env, new Scanner(path));
 #else
