@@ -549,14 +549,20 @@ class Speculation {
     );
     if (related && run.counts.passed + run.counts.failed + run.counts.skipped === 0) return null;
     r.durationMs = (r.durationMs ?? 0) + run.exit.durationMs;
-    this.noteResults(r, related ? 'related' : 'full', run.tests.values());
+    this.noteResults(r, related ? 'related' : 'full', run.tests.values(), run.counts);
     return run;
   }
 
-  private noteResults(r: CandidateResult, stage: 'related' | 'full', tests: Iterable<TestOutcome>): void {
+  /** `counts` defaults to the tests' own; a plain command's run counts its exit status as one test. */
+  private noteResults(
+    r: CandidateResult,
+    stage: 'related' | 'full',
+    tests: Iterable<TestOutcome>,
+    counts?: CandidateResult['counts'],
+  ): void {
     const list = [...tests];
     r.stage = stage;
-    r.counts = countTests(list);
+    r.counts = counts ?? countTests(list);
     r.failures = list
       .filter((t) => t.status === 'failed')
       .slice(0, 10)

@@ -53,6 +53,8 @@ test('the baseline is cached by the exact workspace content: any byte changed, c
   const cached = await run();
   expect(cached.baseline).toMatchObject({ source: 'cache', failing: ['(command)'] });
   expect(cached.winner?.name).toBe('#1');
+  // a plain command's exit status counts as its one test
+  expect(cached.winner).toMatchObject({ stage: 'full', counts: { passed: 1, failed: 0, skipped: 0 } });
   await fs.writeFile(join(project, 'notes.txt'), 'one!\n'); // one byte more, not committed
   expect((await run()).baseline.source).toBe('run');
   expect((await run()).baseline.source).toBe('cache');
