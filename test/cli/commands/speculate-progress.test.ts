@@ -1,0 +1,101 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { liveTable } from '../../../src/cli/commands/speculate-progress.ts';
+import type { BaselineResult, CandidateResult, ProgressEvent } from '../../../src/suite/speculate.ts';
+import { VirtualTerminal } from '../../helpers/virtual-terminal.ts';
+
+const baseline = (state: BaselineResult['state'], done = false): ProgressEvent => ({
+  type: 'baseline',
+  baseline: {
+    state,
+    source: 'run',
+    counts: done ? { passed: 120, failed: 3, skipped: 0 } : null,
+    failing: [],
+    durationMs: done ? 10_000 : null,
+    pgid: null,
+  },
+});
+
+const candidate = (
+  index: number,
+  state: CandidateResult['state'],
+  durationMs: number | null = null,
+): ProgressEvent => ({
+  type: 'candidate',
+  candidate: {
+    index,
+    name: `fix-${index}-with-a-name-long-enough-to-be-cut.diff`,
+    state,
+    counts: durationMs === null ? null : { passed: 123, failed: state === 'failed' ? 2 : 0, skipped: 0 },
+    durationMs,
+    error: null,
+  } as CandidateResult,
+});
+
+let now = 0;
+beforeEach(() => {
+  vi.useFakeTimers();
+  now = 0;
+});
+afterEach(() => {
+  vi.useRealTimers();
+  vi.unstubAllEnvs();
+});
+
+/** 40 s: a 10 s baseline, then four candidates for 30 s, with the table's clock ticking each second. */
+function simulateRun(term: VirtualTerminal): void {
+  const progress = liveTable(term, { clock: () => now, tickMs: 1000 });
+  const advance = (ms: number) => {
+    for (let t = 0; t < ms; t += 1000) {
+      now += 1000;
+      vi.advanceTimersByTime(1000);
+    }
+  };
+  progress.update(baseline('running'));
+  for (let i = 0; i < 4; i++) progress.update(candidate(i, 'queued'));
+  advance(10_000);
+  progress.update(baseline('done', true));
+  for (let i = 0; i < 4; i++) progress.update(candidate(i, 'running'));
+  advance(20_000);
+  progress.update(candidate(0, 'failed', 20_000));
+  advance(10_000);
+  for (let i = 1; i < 4; i++) progress.update(candidate(i, i === 1 ? 'winner' : 'cancelled', 30_000));
+  progress.stop();
+}
+
+describe('the live table of speculate', () => {
+  it('at 50 columns: nothing wraps, the final picture is the table, and no colour under NO_COLOR', () => {
+    vi.stubEnv('NO_COLOR', '1');
+    const term = new VirtualTerminal(50);
+    simulateRun(term);
+    expect(term.overflows).toBe(0);
+    expect(term.unknownSequences).toEqual([]);
+    expect(term.colorSequences).toBe(0);
+    const screen = term.screen();
+    expect(screen).toEqual([
+      '  candidate              state     pass/f… time',
+      '  (baseline)             done      120/3   10.0s',
+      '  1. fix-0-with-a-name-… failed    123/2   20.0s',
+      '  2. fix-1-with-a-name-… winner    123/0   30.0s',
+      '  3. fix-2-with-a-name-… cancelled 123/0   30.0s',
+      '  4. fix-3-with-a-name-… cancelled 123/0   30.0s',
+      '',
+    ]);
+  });
+
+  it('a tick rewrites only the clocks of running rows', () => {
+    const term = new VirtualTerminal(80);
+    simulateRun(term);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the escape sequences are taken out to see the text.
+    const ticks = term.writes.filter((w) => !/[a-z]{3}/.test(w.replace(/\x1b\[[?\d;]*[A-Za-z]/g, '')));
+    expect(ticks.length).toBeGreaterThanOrEqual(35);
+    for (const w of ticks) expect(Buffer.byteLength(w)).toBeLessThan(100);
+    expect(term.bytesWritten).toBeLessThan(8_000);
+  });
+
+  it('colours states on a terminal without NO_COLOR', () => {
+    vi.stubEnv('NO_COLOR', '');
+    const term = new VirtualTerminal(80);
+    simulateRun(term);
+    expect(term.colorSequences).toBeGreaterThan(0);
+  });
+});
