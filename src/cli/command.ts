@@ -3,12 +3,31 @@ export interface Command {
   name: string;
   summary: string;
   usage: string;
-  /** Returns the exit code. Throw a UsageError for bad arguments (exit 2). */
+  /** The schemaVersion of its `--json` documents: its report and its error document. */
+  schemaVersion: number;
+  /** Returns the exit code. Throw a UsageError for bad arguments (exit 2), a CommandFailure for another code. */
   run(argv: string[]): Promise<number>;
 }
 
 export class UsageError extends Error {
   override name = 'UsageError';
+  readonly code = 'ERR_BRANCHING_USAGE';
+}
+
+/**
+ * A failure told in one line (no stack), with its own exit code: e.g. `run`'s 126, an interrupt's 130.
+ * It keeps the name of the error it stands for, which error documents report.
+ */
+export class CommandFailure extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+    readonly code: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(message, options);
+    this.name = (options.cause as Error | undefined)?.name ?? 'CommandFailure';
+  }
 }
 
 /** Exit codes shared by every subcommand. */

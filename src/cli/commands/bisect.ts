@@ -4,6 +4,7 @@ import { loadFlakePrior } from '../../suite/bisect-evidence.ts';
 import { parseFormat } from '../../suite/flaky-results.ts';
 import { type Command, EXIT, UsageError } from '../command.ts';
 import { parseDuration } from '../duration.ts';
+import { printJson } from '../json.ts';
 import { numberOption, pct, progressWriter, short, splitAtDoubleDash } from './flaky-args.ts';
 
 /** 3: the run budget ran out before the culprit reached the confidence asked for. */
@@ -18,6 +19,7 @@ export const bisect: Command = {
     '[--cache-dir DIR] [--timeout 90s|10m] [--json] [--quiet] [-C dir] -- <test command>\n' +
     'exit: 0 culprit found, 1 the bad revision never failed (or gave no evidence), 2 usage, ' +
     '3 budget spent below the confidence, or only skipped revisions left (best guess reported)',
+  schemaVersion: 1,
   async run(argv) {
     const { options, command } = splitAtDoubleDash(argv);
     const { values } = parseArgs({
@@ -65,7 +67,9 @@ export const bisect: Command = {
       timeoutMs: values.timeout === undefined ? undefined : parseDuration(values.timeout),
       onProgress: (e) => say(progressLine(e)),
     });
-    if (values.json) console.log(JSON.stringify(report, null, 2));
+    // `command` names the subcommand in every document; the test command it ran is `testCommand`.
+    const { command: testCommand, ...rest } = report;
+    if (values.json) printJson(bisect, { ...rest, testCommand });
     else console.log(formatBisect(report));
     if (report.status === 'found') return EXIT.ok;
     return report.status === 'inconclusive' || report.status === 'skipped-range' ? EXIT_INCONCLUSIVE : EXIT.failed;

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { probeSandbox, type SandboxProbe } from '../../sandbox/launcher.ts';
 import { type Command, EXIT } from '../command.ts';
+import { printJson } from '../json.ts';
 import {
   backendCheck,
   type Check,
@@ -76,10 +77,9 @@ function modesHere(probe: SandboxProbe): Pick<DoctorReport, 'modes' | 'reasons'>
   };
 }
 
-/** The --json document: `ok` is true for a working feature and for facts (`info`). */
+/** The --json report: `ok` is true for a working feature and for facts (`info`). */
 export function reportJson(report: DoctorReport): object {
   return {
-    schemaVersion: 1,
     checks: report.checks.map(({ id, status, detail, fixes }) => ({
       id,
       ok: status === 'ok' || status === 'info',
@@ -121,6 +121,7 @@ export const doctor: Command = {
     '  --json      print one JSON document (schemaVersion 1) instead of one line per check\n' +
     '  --strict    exit 1 when the namespace sandbox is unavailable here\n' +
     '  -h, --help  print this help',
+  schemaVersion: 1,
   async run(argv) {
     const { values } = parseArgs({
       args: argv,
@@ -135,7 +136,8 @@ export const doctor: Command = {
       return EXIT.ok;
     }
     const report = diagnose(process.cwd());
-    console.log(values.json ? JSON.stringify(reportJson(report), null, 2) : formatReport(report));
+    if (values.json) printJson(doctor, reportJson(report));
+    else console.log(formatReport(report));
     if (values.strict && !report.sandbox) {
       console.error(`branching doctor: the namespace sandbox is unavailable here: ${report.sandboxReason}`);
       return EXIT.failed;

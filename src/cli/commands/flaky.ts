@@ -3,6 +3,7 @@ import { type FlakyReport, measureFlakiness } from '../../suite/flaky.ts';
 import type { FormatChoice } from '../../suite/flaky-results.ts';
 import { type Command, EXIT } from '../command.ts';
 import { parseDuration } from '../duration.ts';
+import { printJson } from '../json.ts';
 import { numberOption, pct, progressWriter, splitAtDoubleDash } from './flaky-args.ts';
 
 /** 3: --until-confident spent every run and some verdict is still open (and nothing flaky was found). */
@@ -16,6 +17,7 @@ export const flaky: Command = {
     '[--format auto|vitest|jest|json-file|exit-code] [--timeout 90s|10m] [--json] [--quiet] [-C dir] -- <test command>\n' +
     'exit: 0 every test stable, 1 a test is flaky, carryover-dependent or failing, 2 usage, ' +
     '3 --until-confident ran out of runs before every verdict settled',
+  schemaVersion: 1,
   async run(argv) {
     const { options, command } = splitAtDoubleDash(argv);
     const { values } = parseArgs({
@@ -51,7 +53,9 @@ export const flaky: Command = {
         );
       },
     });
-    if (values.json) console.log(JSON.stringify(report, null, 2));
+    // `command` names the subcommand in every document; the test command it ran is `testCommand`.
+    const { command: testCommand, ...rest } = report;
+    if (values.json) printJson(flaky, { ...rest, testCommand });
     else console.log(formatFlaky(report));
     const bad = report.tests.some((t) => t.verdict !== 'stable');
     if (bad) return EXIT.failed;

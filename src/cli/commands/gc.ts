@@ -8,6 +8,7 @@ import { allStateDirs, readBranchInfo } from '../../core/state.ts';
 import { killProcessesUsing } from '../../core/users.ts';
 import { type GcReport, Workspace } from '../../core/workspace.ts';
 import { type Command, EXIT } from '../command.ts';
+import { printJson } from '../json.ts';
 
 interface WorkspaceGc {
   workspace: string;
@@ -73,6 +74,7 @@ export const gc: Command = {
     '  workspace  one project (every state dir it used); none: every state dir of this user\n' +
     '  --repair   drop durable commits that cannot be applied (what was applied so far stays)\n' +
     '  --json     one JSON document on stdout',
+  schemaVersion: 1,
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
@@ -86,7 +88,7 @@ export const gc: Command = {
     );
     if (values.json) {
       const workspaces = results.map((r) => ({ ...r, report: r.report && { ...r.report, stuckCommits: undefined } }));
-      console.log(JSON.stringify({ schemaVersion: 1, workspaces, stuckCommits: stuck }));
+      printJson(gc, { workspaces, stuckCommits: stuck });
     } else {
       for (const r of results) console.log(describe(r));
       if (results.length === 0) console.log('no branch state found');

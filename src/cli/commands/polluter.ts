@@ -3,6 +3,7 @@ import type { FormatChoice } from '../../suite/flaky-results.ts';
 import { findPolluter, type PolluterReport } from '../../suite/polluter.ts';
 import { type Command, EXIT, UsageError } from '../command.ts';
 import { parseDuration } from '../duration.ts';
+import { printJson } from '../json.ts';
 import { progressWriter, splitAtDoubleDash } from './flaky-args.ts';
 
 export const polluter: Command = {
@@ -13,6 +14,7 @@ export const polluter: Command = {
     '[--format auto|vitest|jest|json-file|exit-code] [--timeout 90s|10m] [--json] [--quiet] [-C dir] -- <test command with {tests}>\n' +
     'The command must run exactly the tests it is given, in order: in place of an argument {tests}, and in $BRANCHING_TESTS.\n' +
     'exit: 0 polluter found, 1 none (the victim fails alone, or passes after every candidate), 2 usage',
+  schemaVersion: 1,
   async run(argv) {
     const { options, command } = splitAtDoubleDash(argv);
     const { values } = parseArgs({
@@ -43,7 +45,7 @@ export const polluter: Command = {
           `trial ${t.trial}: ${t.tests.length - 1} before the victim -> victim ${t.victimFailed ? 'FAILED' : 'passed'}`,
         ),
     });
-    if (values.json) console.log(JSON.stringify(report, null, 2));
+    if (values.json) printJson(polluter, report);
     else console.log(formatPolluter(report));
     return report.status === 'found' ? EXIT.ok : EXIT.failed;
   },
