@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../sandbox/launcher.ts';
-import { type Command, EXIT, UsageError } from './command.ts';
+import { type Command, EXIT, helpText, UsageError } from './command.ts';
 import { bisect } from './commands/bisect.ts';
 import { doctor } from './commands/doctor.ts';
 import { flaky } from './commands/flaky.ts';
@@ -59,7 +59,7 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.usage;
   }
   if (wantsHelp(rest)) {
-    console.log(`usage: ${command.usage}\n\n${command.summary}`);
+    console.log(helpText(command));
     return EXIT.ok;
   }
   try {

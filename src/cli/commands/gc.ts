@@ -9,6 +9,7 @@ import { killProcessesUsing } from '../../core/users.ts';
 import { type GcReport, Workspace } from '../../core/workspace.ts';
 import { type Command, EXIT } from '../command.ts';
 import { printJson } from '../json.ts';
+import { JSON_OPTION, type OptionTable } from '../options.ts';
 
 interface WorkspaceGc {
   workspace: string;
@@ -66,19 +67,26 @@ function describe(r: WorkspaceGc): string {
   return `${r.workspace}: reclaimed ${p.reclaimedBranches} dead branch(es) (killing ${p.killedProcesses} process(es) still running in them), finished ${p.replayedCommits} and dropped ${p.discardedCommits} interrupted commit(s)`;
 }
 
+const OPTIONS = {
+  repair: {
+    type: 'boolean',
+    default: false,
+    help: 'drop durable commits that cannot be applied (what was applied so far stays)',
+  },
+  json: JSON_OPTION,
+} as const satisfies OptionTable;
+
 export const gc: Command = {
   name: 'gc',
   summary: 'finish or drop interrupted commits and reclaim branches left by dead processes',
-  usage:
-    'branching gc [--json] [--repair] [workspace]\n' +
-    '  workspace  one project (every state dir it used); none: every state dir of this user\n' +
-    '  --repair   drop durable commits that cannot be applied (what was applied so far stays)\n' +
-    '  --json     one JSON document on stdout',
+  usage: 'branching gc [options] [workspace]',
+  options: OPTIONS,
+  notes: 'workspace: one project (every state dir it used); none: every state dir of this user',
   schemaVersion: 1,
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
-      options: { json: { type: 'boolean', default: false }, repair: { type: 'boolean', default: false } },
+      options: OPTIONS,
       allowPositionals: true,
     });
     const repair = values.repair ?? false;

@@ -5,6 +5,7 @@ import { ArgumentError, isBranchingError } from '../../base/errors.ts';
 import { resolveStateDir } from '../../core/state.ts';
 import { LaunchSpec, spawnSandboxed } from '../../sandbox/launcher.ts';
 import { type Command, CommandFailure, EXIT, UsageError } from '../command.ts';
+import type { OptionTable } from '../options.ts';
 
 /** As a shell's "found but cannot run": the sandbox could not be set up. */
 const SANDBOX_UNAVAILABLE = 126;
@@ -48,25 +49,30 @@ function runFailure(err: unknown): unknown {
   return err;
 }
 
+const OPTIONS = {
+  cwd: { type: 'string', value: 'DIR', help: 'run it in DIR (default: the current directory)' },
+  allow: { type: 'string', multiple: true, default: [], value: 'DIR', help: 'let it mount branches under DIR too' },
+  pid: { type: 'boolean', default: false, help: 'a PID namespace as well' },
+  json: {
+    type: 'boolean',
+    default: false,
+    help: "a failure to start the command is one JSON error document on stdout (the command's output stays its own)",
+  },
+} as const satisfies OptionTable;
+
 export const run: Command = {
   name: 'run',
   summary: 'run a command in its own user+mount namespace with a mount helper, so that it can use overlay branches',
-  usage:
-    'branching run [--cwd DIR] [--allow DIR]... [--pid] [--json] -- <command> [args...]\n' +
-    "  --json  a failure to start the command is one JSON error document on stdout (the command's own output is its own)\n" +
-    "exit: the command's status; 2 usage, 126 the sandbox could not be set up, 127 no such command",
+  usage: 'branching run [options] -- <command> [args...]',
+  options: OPTIONS,
+  notes: "exit: the command's status; 2 usage, 126 the sandbox could not be set up, 127 no such command",
   schemaVersion: 1,
   async run(argv) {
     const dash = argv.indexOf('--');
     if (dash < 0) throw new UsageError('put `--` before the command');
     const { values } = parseArgs({
       args: argv.slice(0, dash),
-      options: {
-        cwd: { type: 'string' },
-        allow: { type: 'string', multiple: true, default: [] },
-        pid: { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-      },
+      options: OPTIONS,
       allowPositionals: false,
     });
     const [command, ...args] = argv.slice(dash + 1);

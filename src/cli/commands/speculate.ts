@@ -10,36 +10,58 @@ import { frameworkOfCommand } from '../../suite/test-report.ts';
 import { type Command, CommandFailure, EXIT, UsageError } from '../command.ts';
 import { parseDuration } from '../duration.ts';
 import { printJson } from '../json.ts';
+import { JSON_OPTION, type OptionTable } from '../options.ts';
 import { createProgress } from './speculate-progress.ts';
 
 type CommandName = 'speculate' | 'best-of';
 
 const OPTIONS = {
-  patch: { type: 'string', multiple: true, short: 'p' },
-  dir: { type: 'string', multiple: true },
-  best: { type: 'boolean', default: false },
-  parallel: { type: 'string' },
-  timeout: { type: 'string' },
-  json: { type: 'boolean', default: false },
-  'dry-run': { type: 'boolean', default: false },
-  keep: { type: 'boolean', default: false },
-  framework: { type: 'string' },
-  'must-pass': { type: 'string', multiple: true },
-  workspace: { type: 'string', short: 'C' },
-  cwd: { type: 'string' },
-  'baseline-from': { type: 'string' },
-  'no-cache': { type: 'boolean', default: false },
-} as const;
+  patch: { type: 'string', multiple: true, short: 'p', value: 'FILE', help: 'a candidate: a patch (unified diff)' },
+  dir: { type: 'string', multiple: true, value: 'DIR', help: 'every *.diff and *.patch in DIR is a candidate' },
+  parallel: { type: 'string', value: 'N', help: 'suite runs at once, the baseline included (default: the CPUs)' },
+  timeout: { type: 'string', value: 'DURATION', help: 'kill a suite run still going after this long: 90s, 10m' },
+  json: JSON_OPTION,
+  'dry-run': { type: 'boolean', default: false, help: 'pick the winner but do not commit it' },
+  keep: {
+    type: 'boolean',
+    default: false,
+    help: "leave the losers' branches for inspection (branching gc reclaims them)",
+  },
+  framework: {
+    type: 'string',
+    value: 'RUNNER',
+    help: 'per-test results from vitest, jest or auto (default: named by the command); none: its exit code judges',
+  },
+  'must-pass': {
+    type: 'string',
+    multiple: true,
+    value: 'TEST',
+    help: 'a test that must pass (default: those failing now)',
+  },
+  workspace: { type: 'string', short: 'C', value: 'DIR', help: 'the project (default: the current directory)' },
+  cwd: { type: 'string', value: 'DIR', help: "run the test command in this subdirectory (e.g. a monorepo's package)" },
+  'baseline-from': {
+    type: 'string',
+    value: 'FILE',
+    help: 'judge against this Jest-shaped report instead of a baseline run',
+  },
+  'no-cache': { type: 'boolean', default: false, help: 'run the baseline even if an identical tree has a cached one' },
+} as const satisfies OptionTable;
 
-const USAGE_TAIL =
-  '--patch a.diff [--patch b.diff] [--dir patches/] [--parallel N] [--timeout 10m] [--json] [--dry-run] [--keep]\n' +
-  '       [--framework vitest|jest|auto|none] [--must-pass TEST]... [-C workspace] [--cwd DIR]\n' +
-  '       [--baseline-from report.json] [--no-cache] [-- test command...]';
+const SPECULATE_OPTIONS = {
+  best: { type: 'boolean', default: false, help: 'commit the passing candidate with the best score (as best-of)' },
+  ...OPTIONS,
+} as const satisfies OptionTable;
+
+const NOTES =
+  'exit: 0 a winner (committed, or picked under --dry-run), 1 no candidate passed, 2 usage or bad input, 130 interrupted';
 
 export const speculateCommand: Command = {
   name: 'speculate',
   summary: 'test candidate patches in parallel branches; commit the first that passes (--best: the best)',
-  usage: `branching speculate [--best] ${USAGE_TAIL}`,
+  usage: 'branching speculate --patch FILE... [options] [-- test command...]',
+  options: SPECULATE_OPTIONS,
+  notes: NOTES,
   schemaVersion: REPORT_SCHEMA_VERSION,
   run: (argv) => runSpeculate(speculateCommand, argv),
 };
@@ -47,7 +69,9 @@ export const speculateCommand: Command = {
 export const bestOfCommand: Command = {
   name: 'best-of',
   summary: 'test every candidate patch in its own branch; commit the passing one with the best score',
-  usage: `branching best-of ${USAGE_TAIL}`,
+  usage: 'branching best-of --patch FILE... [options] [-- test command...]',
+  options: OPTIONS,
+  notes: NOTES,
   schemaVersion: REPORT_SCHEMA_VERSION,
   run: (argv) => runSpeculate(bestOfCommand, argv),
 };
@@ -61,13 +85,14 @@ async function runSpeculate(command: Command, argv: string[]): Promise<number> {
   const name = command.name as CommandName;
   const cut = indexOfTerminator(argv);
   const testCommand = argv.slice(cut + 1);
-  const { values, positionals } = parseArgs({ args: argv.slice(0, cut), options: OPTIONS, allowPositionals: true });
+  const table = name === 'best-of' ? OPTIONS : SPECULATE_OPTIONS;
+  const { values, positionals } = parseArgs({ args: argv.slice(0, cut), options: table, allowPositionals: true });
   if (positionals.length > 0) {
     throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}: put the test command after --`);
   }
   const candidates = collectCandidates(values.patch ?? [], values.dir ?? []);
   const test = testSpecOf(testCommand, values.framework);
-  const bestMode = name === 'best-of' || values.best;
+  const bestMode = name === 'best-of' || ('best' in values && values.best === true);
   const controller = new AbortController();
   const onSigint = () => controller.abort(new Error('interrupted'));
   process.once('SIGINT', onSigint);
