@@ -1,6 +1,12 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { liveTable } from '../../../src/cli/commands/speculate-progress.ts';
 import type { BaselineResult, CandidateResult, ProgressEvent } from '../../../src/suite/speculate.ts';
+import { assertBuilt, repoRoot } from '../../helpers/build.ts';
+import { requireFeature } from '../../helpers/require-feature.ts';
+import { commitAll, tempDir } from '../../helpers/tree.ts';
 import { VirtualTerminal } from '../../helpers/virtual-terminal.ts';
 
 const baseline = (state: BaselineResult['state'], done = false): ProgressEvent => ({
@@ -98,4 +104,56 @@ describe('the live table of speculate', () => {
     simulateRun(term);
     expect(term.colorSequences).toBeGreaterThan(0);
   });
+});
+
+const hasScript = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
+const tmp = tempDir('branching-pty-');
+afterAll(() => tmp.cleanup());
+
+/** A one-file repository and a patch of it. */
+function project(): { repo: string; patch: string } {
+  const repo = join(tmp.path, 'repo');
+  const patch = join(tmp.path, 'c.diff');
+  mkdirSync(repo);
+  writeFileSync(join(repo, 'f.txt'), 'a\n');
+  commitAll(repo, 'one');
+  writeFileSync(patch, '--- a/f.txt\n+++ b/f.txt\n@@ -1 +1,2 @@\n a\n+b\n');
+  return { repo, patch };
+}
+
+/** `branching speculate` on a pseudo-terminal of `columns` columns (util-linux script), as a user sees it. */
+function speculateOnTerminal(
+  { repo, patch }: ReturnType<typeof project>,
+  columns: number,
+  env: NodeJS.ProcessEnv,
+): string {
+  const cli = [process.execPath, join(repoRoot, 'dist', 'cli.js'), 'speculate', '--dry-run', '-C', repo];
+  const command = `stty cols ${columns} rows 30; exec ${cli.join(' ')} --patch ${patch} --framework none -- true`;
+  const { CI: _ci, ...outside } = process.env; // the table is off under CI
+  const r = spawnSync('script', ['-qfec', command, '/dev/null'], { encoding: 'utf8', env: { ...outside, ...env } });
+  expect(r.status, r.stdout + r.stderr).toBe(0);
+  return r.stdout;
+}
+
+describe('speculate on a real pseudo-terminal', () => {
+  it.skipIf(!requireFeature('script (util-linux), for a pseudo-terminal', hasScript))(
+    'at 50 columns the table fits, every hidden cursor is shown again, and NO_COLOR holds',
+    () => {
+      assertBuilt();
+      const files = project();
+      for (const noColor of [false, true]) {
+        const output = speculateOnTerminal(files, 50, noColor ? { NO_COLOR: '1' } : { NO_COLOR: '' });
+        const table = output.slice(0, output.indexOf('winner:'));
+        const term = new VirtualTerminal(50);
+        term.write(table.replace(/\r\n/g, '\n'));
+        expect(term.overflows).toBe(0);
+        expect(term.screen().join('\n')).toMatch(/1\. c\.diff +winner/);
+        const hides = table.split('\x1b[?25l').length - 1;
+        expect(hides).toBeGreaterThan(0);
+        expect(table.split('\x1b[?25h').length - 1).toBe(hides);
+        if (noColor) expect(term.colorSequences).toBe(0);
+        else expect(term.colorSequences).toBeGreaterThan(0);
+      }
+    },
+  );
 });
