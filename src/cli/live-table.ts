@@ -108,6 +108,7 @@ function firstDifference(a: string[], b: string[]): number {
 export class LiveTable {
   /** The rows as they are on screen; the cursor rests at the start of the line below them. */
   private drawn: DrawnRow[] = [];
+  private last: { columns: Column[]; rows: Cell[][] } | null = null;
   private readonly color: boolean;
 
   constructor(
@@ -119,11 +120,24 @@ export class LiveTable {
 
   /** Brings the screen to `rows`, in one write of only what changed (none when nothing did). */
   draw(columns: Column[], rows: Cell[][]): void {
-    const widths = layout(columns, (this.stream.columns || DEFAULT_COLUMNS) - 1);
-    const next = rows.map((row) => renderRow(row, widths, this.color));
+    this.last = { columns, rows };
+    const next = this.render(columns, rows);
     const update = this.changes(next);
     if (update) this.stream.write(`${HIDE_CURSOR}${update}${SHOW_CURSOR}`);
     this.drawn = next;
+  }
+
+  /** Prints `text` where the table was and draws the table again below it: a notice never lands inside it. */
+  log(text: string): void {
+    const clear = this.drawn.length ? `${CSI}${this.drawn.length}A\r${CSI}J` : '';
+    this.stream.write(`${clear}${text}\n`);
+    this.drawn = [];
+    if (this.last) this.draw(this.last.columns, this.last.rows);
+  }
+
+  private render(columns: Column[], rows: Cell[][]): DrawnRow[] {
+    const widths = layout(columns, (this.stream.columns || DEFAULT_COLUMNS) - 1);
+    return rows.map((row) => renderRow(row, widths, this.color));
   }
 
   private changes(next: DrawnRow[]): string {

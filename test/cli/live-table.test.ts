@@ -81,6 +81,17 @@ describe('the live table', () => {
     expect(coloured.colorSequences).toBeGreaterThan(0);
   });
 
+  it('a notice goes where the table was, and the table is drawn again below it', () => {
+    const term = new VirtualTerminal(50);
+    const table = new LiveTable(term, { color: false });
+    table.draw(COLUMNS, rows());
+    const before = term.screen().slice(0, 5);
+    table.log('branching: a notice');
+    table.log('branching: another notice');
+    expect(term.screen()).toEqual(['branching: a notice', 'branching: another notice', ...before, '']);
+    expect(term.tableOverflows).toBe(0);
+  });
+
   it('a narrower terminal redraws every row at the new width', () => {
     const term = new VirtualTerminal(80);
     const table = new LiveTable(term, { color: false });

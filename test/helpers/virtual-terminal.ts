@@ -10,6 +10,9 @@ export class VirtualTerminal {
   private row = 0;
   private col = 0;
   overflows = 0;
+  /** Overflows while the cursor was hidden: in what the live table itself drew. */
+  tableOverflows = 0;
+  private cursorHidden = false;
   colorSequences = 0;
   unknownSequences: string[] = [];
 
@@ -55,6 +58,7 @@ export class VirtualTerminal {
   private put(ch: string): void {
     if (this.col >= this.columns) {
       this.overflows++;
+      if (this.cursorHidden) this.tableOverflows++;
       return;
     }
     this.line()[this.col++] = ch;
@@ -66,9 +70,12 @@ export class VirtualTerminal {
     else if (final === 'B') this.moveTo(this.row + n, this.col);
     else if (final === 'G') this.moveTo(this.row, n - 1);
     else if (final === 'K' && params === '2') this.line().length = 0;
-    else if (final === 'K') this.line().length = Math.min(this.line().length, this.col);
+    else if (final === 'J') {
+      this.grid.length = this.row + 1;
+      this.line().length = Math.min(this.line().length, this.col);
+    } else if (final === 'K') this.line().length = Math.min(this.line().length, this.col);
     else if (final === 'm') this.colorSequences++;
-    else if ((final === 'l' || final === 'h') && params === '?25') return;
+    else if ((final === 'l' || final === 'h') && params === '?25') this.cursorHidden = final === 'l';
     else this.unknownSequences.push(`CSI ${params}${final}`);
   }
 }

@@ -9,15 +9,18 @@ export interface Progress {
 
 /** Notices go to stderr in every mode (also under --json, whose stdout is the report alone). */
 export function createProgress(mode: 'table' | 'lines' | 'quiet'): Progress {
-  const inner = mode === 'table' ? liveTable(process.stderr) : mode === 'lines' ? plainLines() : null;
+  if (mode === 'table') return liveTable(process.stderr);
+  const inner = mode === 'lines' ? plainLines() : null;
   return {
     update(event) {
-      if (event.type === 'notice') console.error(`branching: ${event.message}`);
+      if (event.type === 'notice') console.error(noticeText(event.message));
       else inner?.update(event);
     },
     stop: () => inner?.stop(),
   };
 }
+
+const noticeText = (message: string) => `branching: ${message}`;
 
 function countsText(c: { passed: number; failed: number } | null): string {
   return c ? `${c.passed} passed, ${c.failed} failed` : '';
@@ -146,7 +149,7 @@ export function liveTable(
   timer?.unref();
   return {
     update(event) {
-      if (event.type === 'notice') return;
+      if (event.type === 'notice') return table.log(noticeText(event.message));
       updateRow(rows, event, clock());
       draw();
     },

@@ -60,6 +60,7 @@ function simulateRun(term: VirtualTerminal): void {
   for (let i = 0; i < 4; i++) progress.update(candidate(i, 'queued'));
   advance(10_000);
   progress.update(baseline('done', true));
+  progress.update({ type: 'notice', message: 'a notice in the middle of the run' });
   for (let i = 0; i < 4; i++) progress.update(candidate(i, 'running'));
   advance(20_000);
   progress.update(candidate(0, 'failed', 20_000));
@@ -78,6 +79,7 @@ describe('the live table of speculate', () => {
     expect(term.colorSequences).toBe(0);
     const screen = term.screen();
     expect(screen).toEqual([
+      'branching: a notice in the middle of the run',
       '  candidate              state     pass/f… time',
       '  (baseline)             done      120/3   10.0s',
       '  1. fix-0-with-a-name-… failed    123/2   20.0s',
@@ -146,7 +148,7 @@ describe('speculate on a real pseudo-terminal', () => {
         const table = output.slice(0, output.indexOf('winner:'));
         const term = new VirtualTerminal(50);
         term.write(table.replace(/\r\n/g, '\n'));
-        expect(term.overflows).toBe(0);
+        expect(term.tableOverflows).toBe(0);
         expect(term.screen().join('\n')).toMatch(/1\. c\.diff +winner/);
         const hides = table.split('\x1b[?25l').length - 1;
         expect(hides).toBeGreaterThan(0);
