@@ -114,14 +114,31 @@ async function runSpeculate(command: Command, argv: string[]): Promise<number> {
     baselineFrom: values['baseline-from'],
     cacheBaseline: !values['no-cache'],
     signal: controller.signal,
-    onProgress: progress?.update,
+    onProgress: progress.update,
   };
   let outcome: SpeculateOutcome;
   try {
-    outcome = bestMode ? await bestOf(options) : await speculate({ ...options, firstWins: true });
+    outcome = await judgeCandidates(bestMode, options, () => controller.signal.aborted);
+  } finally {
+    progress.stop();
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+  if (values.json) printJson(command, toReport(outcome, name));
+  else console.log(summary(outcome));
+  return outcome.winner ? EXIT.ok : EXIT.failed;
+}
+
+/** Runs the candidates; an interrupt, or a baseline that cannot be judged, becomes the command's failure. */
+async function judgeCandidates(
+  bestMode: boolean,
+  options: SuiteSpeculateOptions,
+  interrupted: () => boolean,
+): Promise<SpeculateOutcome> {
+  try {
+    return bestMode ? await bestOf(options) : await speculate({ ...options, firstWins: true });
   } catch (err) {
-    progress?.stop();
-    if (controller.signal.aborted) {
+    if (interrupted()) {
       throw new CommandFailure(
         'interrupted; every branch was aborted, the workspace is unchanged',
         130,
@@ -137,14 +154,7 @@ async function runSpeculate(command: Command, argv: string[]): Promise<number> {
       });
     }
     throw err;
-  } finally {
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigint);
   }
-  progress?.stop();
-  if (values.json) printJson(command, toReport(outcome, name));
-  else console.log(summary(outcome));
-  return outcome.winner ? EXIT.ok : EXIT.failed;
 }
 
 function collectCandidates(patches: string[], dirs: string[]): PatchCandidate[] {
