@@ -1,8 +1,8 @@
 // `--json` on every command: one document on stdout with its schemaVersion, and an error document,
 // with the exit code the command has without --json, when it fails.
-import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertBuilt, repoRoot } from '../helpers/build.ts';
 import { commitAll, tempDir } from '../helpers/tree.ts';
@@ -185,9 +185,69 @@ describe('--json error documents', () => {
     });
   });
 
+  it('speculate: an interrupt is an error document, exit 130', async () => {
+    const marker = `3141.${process.pid}`; // the seconds of a sleep that no other process runs
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        'speculate',
+        '--json',
+        '--dry-run',
+        '--no-cache',
+        '-C',
+        repo,
+        '--patch',
+        patch,
+        '--framework',
+        'none',
+        '--',
+        'sleep',
+        marker,
+      ],
+      { cwd: tmp.path, env: { ...process.env, BRANCHING_QUIET: '1' } },
+    );
+    let stdout = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    const closed = new Promise<number | null>((done) => child.on('close', done));
+    try {
+      await until(() => sleepRunning(marker) || child.exitCode !== null);
+      child.kill('SIGINT');
+      expect(await closed).toBe(130);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    expect(JSON.parse(stdout)).toMatchObject({
+      schemaVersion: 2,
+      command: 'speculate',
+      error: { code: 'ERR_BRANCHING_INTERRUPTED' },
+    });
+  });
+
   it('an unknown command is an error document, exit 2', () => {
     const { code, doc } = cliJson(['no-such-command', '--json']);
     expect(code).toBe(2);
     expect(doc.error).toMatchObject({ code: 'ERR_BRANCHING_USAGE', message: 'unknown command "no-such-command"' });
   });
 });
+
+/** A `sleep SECONDS` process runs (not merely a process with those words among its arguments). */
+function sleepRunning(seconds: string): boolean {
+  return readdirSync('/proc')
+    .filter((pid) => /^\d+$/.test(pid))
+    .some((pid) => {
+      try {
+        const [program, first] = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        return basename(program ?? '') === 'sleep' && first === seconds;
+      } catch {
+        return false; // it exited meanwhile
+      }
+    });
+}
+
+/** Waits for a condition the test cannot be told about (a process of a process it started). */
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((done) => setTimeout(done, 50));
+}
