@@ -1,9 +1,8 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isBranchingError } from '../base/errors.ts';
 import { packageRoot } from '../sandbox/launcher.ts';
-import { type Command, EXIT, UsageError } from './command.ts';
+import { type Command, EXIT, helpText, UsageError } from './command.ts';
 import { bisect } from './commands/bisect.ts';
 import { doctor } from './commands/doctor.ts';
 import { flaky } from './commands/flaky.ts';
@@ -11,6 +10,7 @@ import { gc } from './commands/gc.ts';
 import { polluter } from './commands/polluter.ts';
 import { run } from './commands/run.ts';
 import { bestOfCommand, speculateCommand } from './commands/speculate.ts';
+import { jsonRequested, printErrorDocument, reportFailure } from './json.ts';
 
 const commands: Command[] = [gc, run, speculateCommand, bestOfCommand, flaky, bisect, polluter, doctor];
 
@@ -53,25 +53,19 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = commands.find((c) => c.name === name);
   if (!command) {
-    console.error(`branching: unknown command ${JSON.stringify(name)}\n\n${help()}`);
+    const err = new UsageError(`unknown command ${JSON.stringify(name)}`);
+    if (jsonRequested(rest)) printErrorDocument({ name, schemaVersion: 1 }, err);
+    else console.error(`branching: ${err.message}\n\n${help()}`);
     return EXIT.usage;
   }
   if (wantsHelp(rest)) {
-    console.log(`usage: ${command.usage}\n\n${command.summary}`);
+    console.log(helpText(command));
     return EXIT.ok;
   }
   try {
     return await command.run(rest);
   } catch (err) {
-    const usage = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-    if (usage || isBranchingError(err, 'ArgumentError')) {
-      console.error(`branching ${name}: ${(err as Error).message}\nusage: ${command.usage}`);
-      return EXIT.usage;
-    }
-    console.error(
-      `branching ${name}: ${isBranchingError(err) ? `${(err as Error).name}: ` : ''}${(err as Error).stack ?? err}`,
-    );
-    return EXIT.failed;
+    return reportFailure(command, err, jsonRequested(rest));
   }
 }
 

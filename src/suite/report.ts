@@ -71,19 +71,6 @@ export function toReport(outcome: SpeculateOutcome, command: 'speculate' | 'best
   };
 }
 
-export function toErrorReport(err: unknown, command: 'speculate' | 'best-of'): SpeculateErrorReport {
-  const e = err as { name?: string; code?: string; message?: string };
-  return {
-    schemaVersion: REPORT_SCHEMA_VERSION,
-    command,
-    error: {
-      name: e?.name ?? 'Error',
-      code: typeof e?.code === 'string' ? e.code : 'ERR_UNKNOWN',
-      message: e?.message ?? String(err),
-    },
-  };
-}
-
 const nullableNumber = { type: ['number', 'null'] } as const;
 const strings = { type: 'array', items: { type: 'string' } } as const;
 const counts = {

@@ -201,7 +201,8 @@ function checkOptions(options: SuiteSpeculateOptions): void {
   }
 }
 
-function errorInfo(err: unknown): ErrorInfo {
+/** The name, code and message of any thrown value, as reports carry them. */
+export function errorInfo(err: unknown): ErrorInfo {
   const e = err as { name?: string; code?: string; message?: string };
   return {
     name: e?.name ?? 'Error',

@@ -44,10 +44,11 @@ const CHECK_IDS = [
 
 const SCHEMA = {
   type: 'object',
-  required: ['schemaVersion', 'checks', 'modes', 'reasons', 'sandbox'],
+  required: ['schemaVersion', 'command', 'checks', 'modes', 'reasons', 'sandbox'],
   additionalProperties: false,
   properties: {
     schemaVersion: { const: 1 },
+    command: { const: 'doctor' },
     checks: {
       type: 'array',
       items: {

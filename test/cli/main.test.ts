@@ -28,6 +28,7 @@ describe('the branching command', () => {
         const r = cli([name, flag]);
         expect(r.status, `${name} ${flag}: ${r.stderr}`).toBe(0);
         expect(r.stdout, `${name} ${flag}`).toMatch(new RegExp(`usage: branching ${name}`));
+        expect(r.stdout, `${name} ${flag}`).toMatch(/^ {2}-h, --help +print this help$/m);
       }
     }
   });

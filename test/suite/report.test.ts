@@ -1,5 +1,7 @@
 import { expect, test } from 'vitest';
-import { speculateReportSchema, toErrorReport } from '../../src/suite/report.ts';
+import { bestOfCommand } from '../../src/cli/commands/speculate.ts';
+import { errorDocument } from '../../src/cli/json.ts';
+import { speculateReportSchema } from '../../src/suite/report.ts';
 import { validate } from '../helpers/json-schema.ts';
 
 const candidate = {
@@ -40,7 +42,7 @@ const report = {
 
 test('the schema accepts a report and an error report, and rejects what a bot could not rely on', () => {
   expect(validate(speculateReportSchema, report)).toEqual([]);
-  expect(validate(speculateReportSchema, toErrorReport(new Error('x'), 'best-of'))).toEqual([]);
+  expect(validate(speculateReportSchema, errorDocument(bestOfCommand, new Error('x')))).toEqual([]);
   const bad = (patch: object) => validate(speculateReportSchema, { ...report, ...patch });
   expect(bad({ winner: '0' })).not.toEqual([]);
   expect(bad({ schemaVersion: 1 })).not.toEqual([]);

@@ -4,42 +4,53 @@ import { loadFlakePrior } from '../../suite/bisect-evidence.ts';
 import { parseFormat } from '../../suite/flaky-results.ts';
 import { type Command, EXIT, UsageError } from '../command.ts';
 import { parseDuration } from '../duration.ts';
-import { numberOption, pct, progressWriter, short, splitAtDoubleDash } from './flaky-args.ts';
+import { printJson } from '../json.ts';
+import type { OptionTable } from '../options.ts';
+import { numberOption, pct, progressWriter, short, splitAtDoubleDash, TEST_COMMAND_OPTIONS } from './flaky-args.ts';
 
 /** 3: the run budget ran out before the culprit reached the confidence asked for. */
 export const EXIT_INCONCLUSIVE = 3;
 
+const OPTIONS = {
+  good: { type: 'string', value: 'REV', help: 'a revision where the test does not fail' },
+  bad: { type: 'string', value: 'REV', help: 'a revision where it fails (sometimes)' },
+  test: {
+    type: 'string',
+    value: 'ID|FILE|NAME',
+    help: 'judge only this test (an id from branching flaky, a file or a name)',
+  },
+  confidence: { type: 'string', value: 'P', help: "stop when the best culprit's probability reaches P (default 0.95)" },
+  runs: { type: 'string', value: 'MAX', help: 'the most runs to spend, all revisions together (default 300)' },
+  parallel: { type: 'string', value: 'P', help: 'runs at once (default 1)' },
+  'flake-rate': { type: 'string', value: 'X', help: 'the flake rate, if known' },
+  prior: { type: 'string', value: 'FILE', help: 'the flake rate from a branching flaky --json report' },
+  setup: {
+    type: 'string',
+    value: 'COMMAND',
+    help: "a shell command run once per revision before its runs, e.g. 'npm ci'",
+  },
+  'cache-dir': { type: 'string', value: 'DIR', help: 'keep the setup cache here (default: a temporary directory)' },
+  ...TEST_COMMAND_OPTIONS,
+  cwd: {
+    type: 'string',
+    short: 'C',
+    value: 'DIR',
+    help: 'a directory in the repository (default: the current directory)',
+  },
+} as const satisfies OptionTable;
+
 export const bisect: Command = {
   name: 'bisect',
   summary: 'find the commit that introduced a flaky failure (noisy bisection; every revision in its own branch)',
-  usage:
-    'branching bisect --good REV --bad REV [--test ID|FILE|NAME] [--confidence 0.95] [--runs MAX=300] [--parallel P=1] ' +
-    "[--flake-rate X | --prior flaky-report.json] [--format auto|vitest|jest|json-file|exit-code] [--setup 'npm ci'] " +
-    '[--cache-dir DIR] [--timeout 90s|10m] [--json] [--quiet] [-C dir] -- <test command>\n' +
+  usage: 'branching bisect --good REV --bad REV [options] -- <test command>',
+  options: OPTIONS,
+  notes:
     'exit: 0 culprit found, 1 the bad revision never failed (or gave no evidence), 2 usage, ' +
     '3 budget spent below the confidence, or only skipped revisions left (best guess reported)',
+  schemaVersion: 1,
   async run(argv) {
     const { options, command } = splitAtDoubleDash(argv);
-    const { values } = parseArgs({
-      args: options,
-      options: {
-        good: { type: 'string' },
-        bad: { type: 'string' },
-        runs: { type: 'string' },
-        confidence: { type: 'string' },
-        parallel: { type: 'string' },
-        test: { type: 'string' },
-        format: { type: 'string' },
-        'flake-rate': { type: 'string' },
-        prior: { type: 'string' },
-        setup: { type: 'string' },
-        'cache-dir': { type: 'string' },
-        timeout: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        quiet: { type: 'boolean', default: false },
-        cwd: { type: 'string', short: 'C' },
-      },
-    });
+    const { values } = parseArgs({ args: options, options: OPTIONS });
     if (!values.good || !values.bad) throw new UsageError('--good REV and --bad REV are both required');
     const say = progressWriter(values.quiet);
     if (values.prior && values['flake-rate']) throw new UsageError('give --flake-rate or --prior, not both');
@@ -65,7 +76,9 @@ export const bisect: Command = {
       timeoutMs: values.timeout === undefined ? undefined : parseDuration(values.timeout),
       onProgress: (e) => say(progressLine(e)),
     });
-    if (values.json) console.log(JSON.stringify(report, null, 2));
+    // `command` names the subcommand in every document; the test command it ran is `testCommand`.
+    const { command: testCommand, ...rest } = report;
+    if (values.json) printJson(bisect, { ...rest, testCommand });
     else console.log(formatBisect(report));
     if (report.status === 'found') return EXIT.ok;
     return report.status === 'inconclusive' || report.status === 'skipped-range' ? EXIT_INCONCLUSIVE : EXIT.failed;

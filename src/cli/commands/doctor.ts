@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util';
 import { probeSandbox, type SandboxProbe } from '../../sandbox/launcher.ts';
 import { type Command, EXIT } from '../command.ts';
+import { printJson } from '../json.ts';
+import { JSON_OPTION, type OptionTable } from '../options.ts';
 import {
   backendCheck,
   type Check,
@@ -76,10 +78,9 @@ function modesHere(probe: SandboxProbe): Pick<DoctorReport, 'modes' | 'reasons'>
   };
 }
 
-/** The --json document: `ok` is true for a working feature and for facts (`info`). */
+/** The --json report: `ok` is true for a working feature and for facts (`info`). */
 export function reportJson(report: DoctorReport): object {
   return {
-    schemaVersion: 1,
     checks: report.checks.map(({ id, status, detail, fixes }) => ({
       id,
       ok: status === 'ok' || status === 'info',
@@ -113,29 +114,22 @@ export function formatReport(report: DoctorReport): string {
   return lines.join('\n');
 }
 
+const OPTIONS = {
+  json: { ...JSON_OPTION, help: 'print one JSON document instead of one line per check' },
+  strict: { type: 'boolean', default: false, help: 'exit 1 when the namespace sandbox is unavailable here' },
+} as const satisfies OptionTable;
+
 export const doctor: Command = {
   name: 'doctor',
   summary: 'check which features work here (addon, launcher, namespaces, AppArmor, cgroups, ...) and why not',
-  usage:
-    'branching doctor [--json] [--strict]\n' +
-    '  --json      print one JSON document (schemaVersion 1) instead of one line per check\n' +
-    '  --strict    exit 1 when the namespace sandbox is unavailable here\n' +
-    '  -h, --help  print this help',
+  usage: 'branching doctor [options]',
+  options: OPTIONS,
+  schemaVersion: 1,
   async run(argv) {
-    const { values } = parseArgs({
-      args: argv,
-      options: {
-        json: { type: 'boolean', default: false },
-        strict: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-    if (values.help) {
-      console.log(`usage: ${doctor.usage}\n\n${doctor.summary}`);
-      return EXIT.ok;
-    }
+    const { values } = parseArgs({ args: argv, options: OPTIONS });
     const report = diagnose(process.cwd());
-    console.log(values.json ? JSON.stringify(reportJson(report), null, 2) : formatReport(report));
+    if (values.json) printJson(doctor, reportJson(report));
+    else console.log(formatReport(report));
     if (values.strict && !report.sandbox) {
       console.error(`branching doctor: the namespace sandbox is unavailable here: ${report.sandboxReason}`);
       return EXIT.failed;

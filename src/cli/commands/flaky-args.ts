@@ -1,4 +1,18 @@
 import { UsageError } from '../command.ts';
+import { JSON_OPTION, type OptionTable } from '../options.ts';
+
+/** The options `flaky`, `bisect` and `polluter` share. */
+export const TEST_COMMAND_OPTIONS = {
+  format: {
+    type: 'string',
+    value: 'FORMAT',
+    help: 'where per-test results come from: auto (default), vitest, jest, json-file, or exit-code (the status decides)',
+  },
+  timeout: { type: 'string', value: 'DURATION', help: 'kill a test run still going after this long: 90s, 10m, 500ms' },
+  json: JSON_OPTION,
+  quiet: { type: 'boolean', default: false, help: 'no progress lines on stderr' },
+  cwd: { type: 'string', short: 'C', value: 'DIR', help: 'the project (default: the current directory)' },
+} as const satisfies OptionTable;
 
 /** Shared argument handling of `flaky`, `bisect` and `polluter`: options, then `--`, then the test command. */
 export function splitAtDoubleDash(argv: string[]): { options: string[]; command: string[] } {

@@ -3,36 +3,42 @@ import { type FlakyReport, measureFlakiness } from '../../suite/flaky.ts';
 import type { FormatChoice } from '../../suite/flaky-results.ts';
 import { type Command, EXIT } from '../command.ts';
 import { parseDuration } from '../duration.ts';
-import { numberOption, pct, progressWriter, splitAtDoubleDash } from './flaky-args.ts';
+import { printJson } from '../json.ts';
+import type { OptionTable } from '../options.ts';
+import { numberOption, pct, progressWriter, splitAtDoubleDash, TEST_COMMAND_OPTIONS } from './flaky-args.ts';
 
 /** 3: --until-confident spent every run and some verdict is still open (and nothing flaky was found). */
 export const EXIT_NOT_SETTLED = 3;
 
+const OPTIONS = {
+  runs: {
+    type: 'string',
+    value: 'N',
+    help: 'isolated runs, each in a fresh branch (default 10; with --until-confident the most)',
+  },
+  parallel: { type: 'string', value: 'P', help: 'isolated runs at once (default 1)' },
+  'shared-runs': {
+    type: 'string',
+    value: 'M',
+    help: 'runs one after another in ONE branch, to find state carryover (default min(runs, 10); 0 skips)',
+  },
+  'until-confident': { type: 'boolean', default: false, help: 'stop as soon as every verdict is settled' },
+  threshold: { type: 'string', value: 'RATE', help: 'the flake rate below which a test is stable (default 0.1)' },
+  ...TEST_COMMAND_OPTIONS,
+} as const satisfies OptionTable;
+
 export const flaky: Command = {
   name: 'flaky',
   summary: 'run a test command many times, each in a fresh branch: flake rates, and flaky vs state-carryover tests',
-  usage:
-    'branching flaky [--runs N=10] [--parallel P=1] [--shared-runs M] [--until-confident] [--threshold 0.1] ' +
-    '[--format auto|vitest|jest|json-file|exit-code] [--timeout 90s|10m] [--json] [--quiet] [-C dir] -- <test command>\n' +
+  usage: 'branching flaky [options] -- <test command>',
+  options: OPTIONS,
+  notes:
     'exit: 0 every test stable, 1 a test is flaky, carryover-dependent or failing, 2 usage, ' +
     '3 --until-confident ran out of runs before every verdict settled',
+  schemaVersion: 1,
   async run(argv) {
     const { options, command } = splitAtDoubleDash(argv);
-    const { values } = parseArgs({
-      args: options,
-      options: {
-        runs: { type: 'string' },
-        parallel: { type: 'string' },
-        'shared-runs': { type: 'string' },
-        'until-confident': { type: 'boolean', default: false },
-        threshold: { type: 'string' },
-        format: { type: 'string' },
-        timeout: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        quiet: { type: 'boolean', default: false },
-        cwd: { type: 'string', short: 'C' },
-      },
-    });
+    const { values } = parseArgs({ args: options, options: OPTIONS });
     const say = progressWriter(values.quiet);
     const report = await measureFlakiness({
       workspace: values.cwd ?? process.cwd(),
@@ -51,7 +57,9 @@ export const flaky: Command = {
         );
       },
     });
-    if (values.json) console.log(JSON.stringify(report, null, 2));
+    // `command` names the subcommand in every document; the test command it ran is `testCommand`.
+    const { command: testCommand, ...rest } = report;
+    if (values.json) printJson(flaky, { ...rest, testCommand });
     else console.log(formatFlaky(report));
     const bad = report.tests.some((t) => t.verdict !== 'stable');
     if (bad) return EXIT.failed;

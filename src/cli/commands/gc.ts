@@ -8,6 +8,8 @@ import { allStateDirs, readBranchInfo } from '../../core/state.ts';
 import { killProcessesUsing } from '../../core/users.ts';
 import { type GcReport, Workspace } from '../../core/workspace.ts';
 import { type Command, EXIT } from '../command.ts';
+import { printJson } from '../json.ts';
+import { JSON_OPTION, type OptionTable } from '../options.ts';
 
 interface WorkspaceGc {
   workspace: string;
@@ -65,18 +67,26 @@ function describe(r: WorkspaceGc): string {
   return `${r.workspace}: reclaimed ${p.reclaimedBranches} dead branch(es) (killing ${p.killedProcesses} process(es) still running in them), finished ${p.replayedCommits} and dropped ${p.discardedCommits} interrupted commit(s)`;
 }
 
+const OPTIONS = {
+  repair: {
+    type: 'boolean',
+    default: false,
+    help: 'drop durable commits that cannot be applied (what was applied so far stays)',
+  },
+  json: JSON_OPTION,
+} as const satisfies OptionTable;
+
 export const gc: Command = {
   name: 'gc',
   summary: 'finish or drop interrupted commits and reclaim branches left by dead processes',
-  usage:
-    'branching gc [--json] [--repair] [workspace]\n' +
-    '  workspace  one project (every state dir it used); none: every state dir of this user\n' +
-    '  --repair   drop durable commits that cannot be applied (what was applied so far stays)\n' +
-    '  --json     one JSON document on stdout',
+  usage: 'branching gc [options] [workspace]',
+  options: OPTIONS,
+  notes: 'workspace: one project (every state dir it used); none: every state dir of this user',
+  schemaVersion: 1,
   async run(argv) {
     const { values, positionals } = parseArgs({
       args: argv,
-      options: { json: { type: 'boolean', default: false }, repair: { type: 'boolean', default: false } },
+      options: OPTIONS,
       allowPositionals: true,
     });
     const repair = values.repair ?? false;
@@ -86,7 +96,7 @@ export const gc: Command = {
     );
     if (values.json) {
       const workspaces = results.map((r) => ({ ...r, report: r.report && { ...r.report, stuckCommits: undefined } }));
-      console.log(JSON.stringify({ schemaVersion: 1, workspaces, stuckCommits: stuck }));
+      printJson(gc, { workspaces, stuckCommits: stuck });
     } else {
       for (const r of results) console.log(describe(r));
       if (results.length === 0) console.log('no branch state found');

@@ -3,31 +3,38 @@ import type { FormatChoice } from '../../suite/flaky-results.ts';
 import { findPolluter, type PolluterReport } from '../../suite/polluter.ts';
 import { type Command, EXIT, UsageError } from '../command.ts';
 import { parseDuration } from '../duration.ts';
-import { progressWriter, splitAtDoubleDash } from './flaky-args.ts';
+import { printJson } from '../json.ts';
+import type { OptionTable } from '../options.ts';
+import { progressWriter, splitAtDoubleDash, TEST_COMMAND_OPTIONS } from './flaky-args.ts';
+
+const OPTIONS = {
+  victim: {
+    type: 'string',
+    value: 'TEST',
+    help: 'the test (with --granularity file: the test file) that fails after some other',
+  },
+  candidates: {
+    type: 'string',
+    multiple: true,
+    value: 'A,B,...',
+    help: 'the tests that run before the victim, in order (default: from one full run)',
+  },
+  granularity: { type: 'string', value: 'file|test', help: 'what a candidate is: a test file (default) or one test' },
+  ...TEST_COMMAND_OPTIONS,
+} as const satisfies OptionTable;
 
 export const polluter: Command = {
   name: 'polluter',
   summary: 'find the test that makes a victim fail when it runs first (delta debugging; every trial in a fresh branch)',
-  usage:
-    'branching polluter --victim TEST [--candidates a,b,...] [--granularity file|test] ' +
-    '[--format auto|vitest|jest|json-file|exit-code] [--timeout 90s|10m] [--json] [--quiet] [-C dir] -- <test command with {tests}>\n' +
+  usage: 'branching polluter --victim TEST [options] -- <test command with {tests}>',
+  options: OPTIONS,
+  notes:
     'The command must run exactly the tests it is given, in order: in place of an argument {tests}, and in $BRANCHING_TESTS.\n' +
     'exit: 0 polluter found, 1 none (the victim fails alone, or passes after every candidate), 2 usage',
+  schemaVersion: 1,
   async run(argv) {
     const { options, command } = splitAtDoubleDash(argv);
-    const { values } = parseArgs({
-      args: options,
-      options: {
-        victim: { type: 'string' },
-        candidates: { type: 'string', multiple: true },
-        granularity: { type: 'string' },
-        format: { type: 'string' },
-        timeout: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        quiet: { type: 'boolean', default: false },
-        cwd: { type: 'string', short: 'C' },
-      },
-    });
+    const { values } = parseArgs({ args: options, options: OPTIONS });
     if (!values.victim) throw new UsageError('--victim TEST is required');
     const say = progressWriter(values.quiet);
     const report = await findPolluter({
@@ -43,7 +50,7 @@ export const polluter: Command = {
           `trial ${t.trial}: ${t.tests.length - 1} before the victim -> victim ${t.victimFailed ? 'FAILED' : 'passed'}`,
         ),
     });
-    if (values.json) console.log(JSON.stringify(report, null, 2));
+    if (values.json) printJson(polluter, report);
     else console.log(formatPolluter(report));
     return report.status === 'found' ? EXIT.ok : EXIT.failed;
   },

@@ -4,10 +4,12 @@ import { parseArgs } from 'node:util';
 import { ArgumentError, isBranchingError } from '../../base/errors.ts';
 import { resolveStateDir } from '../../core/state.ts';
 import { LaunchSpec, spawnSandboxed } from '../../sandbox/launcher.ts';
-import { type Command, EXIT, UsageError } from '../command.ts';
+import { type Command, CommandFailure, EXIT, UsageError } from '../command.ts';
+import type { OptionTable } from '../options.ts';
 
 /** As a shell's "found but cannot run": the sandbox could not be set up. */
 const SANDBOX_UNAVAILABLE = 126;
+const COMMAND_NOT_FOUND = 127;
 
 const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
@@ -35,20 +37,42 @@ export function helperRootsFor(cwd: string, allow: readonly string[]): string[] 
   return [...new Set(roots)];
 }
 
+/** The shell's statuses for a command that could not be started: 127 not found, 126 no sandbox for it. */
+function runFailure(err: unknown): unknown {
+  const message = (err as Error).message;
+  if (isBranchingError(err, 'ArgumentError') && (err as ArgumentError).argument === 'command') {
+    return new CommandFailure(message, COMMAND_NOT_FOUND, (err as { code: string }).code, { cause: err });
+  }
+  if (isBranchingError(err, 'NamespaceError') || isBranchingError(err, 'MountError')) {
+    return new CommandFailure(message, SANDBOX_UNAVAILABLE, (err as { code: string }).code, { cause: err });
+  }
+  return err;
+}
+
+const OPTIONS = {
+  cwd: { type: 'string', value: 'DIR', help: 'run it in DIR (default: the current directory)' },
+  allow: { type: 'string', multiple: true, default: [], value: 'DIR', help: 'let it mount branches under DIR too' },
+  pid: { type: 'boolean', default: false, help: 'a PID namespace as well' },
+  json: {
+    type: 'boolean',
+    default: false,
+    help: "a failure to start the command is one JSON error document on stdout (the command's output stays its own)",
+  },
+} as const satisfies OptionTable;
+
 export const run: Command = {
   name: 'run',
   summary: 'run a command in its own user+mount namespace with a mount helper, so that it can use overlay branches',
-  usage: 'branching run [--cwd DIR] [--allow DIR]... [--pid] -- <command> [args...]',
+  usage: 'branching run [options] -- <command> [args...]',
+  options: OPTIONS,
+  notes: "exit: the command's status; 2 usage, 126 the sandbox could not be set up, 127 no such command",
+  schemaVersion: 1,
   async run(argv) {
     const dash = argv.indexOf('--');
     if (dash < 0) throw new UsageError('put `--` before the command');
     const { values } = parseArgs({
       args: argv.slice(0, dash),
-      options: {
-        cwd: { type: 'string' },
-        allow: { type: 'string', multiple: true, default: [] },
-        pid: { type: 'boolean', default: false },
-      },
+      options: OPTIONS,
       allowPositionals: false,
     });
     const [command, ...args] = argv.slice(dash + 1);
@@ -64,16 +88,7 @@ export const run: Command = {
     try {
       sandboxed = spawnSandboxed(command, args, { spec, cwd, env, stdio: 'inherit' });
     } catch (err) {
-      if (isBranchingError(err, 'ArgumentError') && (err as ArgumentError).argument === 'command') {
-        console.error(`branching run: ${(err as Error).message}`);
-        return 127;
-      }
-      if (isBranchingError(err, 'NamespaceError') || isBranchingError(err, 'MountError')) {
-        // The documented "sandbox could not be set up" status, with the reason on one line.
-        console.error(`branching run: ${(err as Error).message}`);
-        return SANDBOX_UNAVAILABLE;
-      }
-      throw err;
+      throw runFailure(err);
     }
     const { child, status } = sandboxed;
     const forward = (signal: NodeJS.Signals) => child.kill(signal);
