@@ -71,8 +71,10 @@ const createMethodsRPC = (vitestNode as unknown as Record<string, unknown>).crea
 
 /** `picomatch` as Vitest 3.2 itself resolves it (its dependency), for the environment globs. */
 function matcher(vitest: Vitest3): (file: string, globs: string | string[], options?: { cwd: string }) => boolean {
-  const picomatch = createRequire(join(vitest.distPath, '..', 'package.json'))('picomatch');
-  return (file, globs, options) => picomatch.isMatch(file, globs, options);
+  return (file, globs, options) => {
+    const picomatch = createRequire(join(vitest.distPath, '..', 'package.json'))('picomatch');
+    return picomatch.isMatch(file, globs, options);
+  };
 }
 
 /** A file's environment as Vitest 3.2's forks pool finds it: docblock, environmentMatchGlobs, config. */
@@ -99,38 +101,45 @@ async function environmentOf(spec: Spec3): Promise<Environment3> {
  * worker's calls with Vitest's own methods, and sends the cancel event.
  */
 function serveWorkerRpc(child: ChildProcess, methods: Record<string, (...args: unknown[]) => unknown>) {
-  const reply = (message: object) => child.connected && child.send(v8.serialize(message));
+  const post = (message: object) => child.connected && child.send(v8.serialize(message));
+  const answer = (id: string, outcome: { r: unknown } | { e: unknown }) => {
+    try {
+      post({ t: 's', i: id, ...outcome });
+    } catch (err) {
+      post({ t: 's', i: id, e: err });
+    }
+  };
   const onMessage = async (data: unknown) => {
     if (isWorkerMessage(data)) return;
-    const message = v8.deserialize(Buffer.from(data as Uint8Array)) as {
-      t: string;
-      i?: string;
-      m: string;
-      a: unknown[];
-    };
+    const message = decode(data);
     if (message.t !== 'q') return;
     const fn = methods[message.m];
-    let result: unknown;
-    let error: unknown;
+    let outcome: { r: unknown } | { e: unknown };
     try {
       if (!fn) throw new Error(`[birpc] function "${message.m}" not found`);
-      result = await fn.apply(methods, message.a);
+      outcome = { r: await fn.apply(methods, message.a) };
     } catch (err) {
-      error = err;
+      outcome = { e: err };
     }
-    if (!message.i) return;
-    try {
-      if (error === undefined) return void reply({ t: 's', i: message.i, r: result });
-    } catch (err) {
-      error = err;
-    }
-    reply({ t: 's', i: message.i, e: error });
+    if (message.i) answer(message.i, outcome);
   };
   child.on('message', onMessage);
   return {
-    cancel: (reason: unknown) => child.connected && child.send(v8.serialize({ t: 'q', m: 'onCancel', a: [reason] })),
+    cancel: (reason: unknown) => post({ t: 'q', m: 'onCancel', a: [reason] }),
     close: () => child.off('message', onMessage),
   };
+}
+
+function decode(data: unknown): { t: string; i?: string; m: string; a: unknown[] } {
+  try {
+    return v8.deserialize(Buffer.from(data as Uint8Array));
+  } catch (err) {
+    // As Vitest's own forks pool says it: test code sent something down the worker's IPC channel.
+    throw new Error(
+      "[vitest-pool]: Unexpected call to process.send(). Make sure your test cases are not interfering with process's channel.",
+      { cause: err },
+    );
+  }
 }
 
 let taskSeq = 0;
@@ -152,8 +161,12 @@ function callWorker(
       if (!error) return done();
       fail(Object.assign(new Error(error.message), error));
     };
+    if (child.exitCode !== null || child.signalCode !== null || !child.connected) return onExit();
     child.on('exit', onExit).on('message', onMessage);
-    child.send({ __tinypool_worker_message__: true, source: 'branching', id, ...task } satisfies WorkerTask);
+    const message: WorkerTask = { __tinypool_worker_message__: true, source: 'branching', id, ...task };
+    child.send(message, (err) => {
+      if (err) finish({ name: err.name, message: err.message, stack: err.stack });
+    });
   });
 }
 

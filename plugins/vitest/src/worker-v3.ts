@@ -65,7 +65,12 @@ function main(): void {
 /** Whether this module is the process's main module (pool-v3.ts imports it for the types and the check). */
 function isMain(): boolean {
   const entry = process.argv[1];
-  return entry !== undefined && import.meta.url === pathToFileURL(realpathSync(entry)).href;
+  if (entry === undefined) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
+  } catch {
+    return false; // argv[1] is no file (node -e): not us
+  }
 }
 
 if (isMain()) main();
