@@ -197,107 +197,137 @@ interface Slot {
   kept: { key: string; worker: SandboxPoolWorker } | null;
 }
 
-/** Vitest 3.2 calls this with the options of its built-in pools (execArgv, env) once per run. */
-export default function createBranchingPool(
-  vitest: Vitest3,
-  { execArgv, env }: { execArgv: string[]; env: Record<string, string> },
-): ProcessPool3 {
-  const forks = vitest.config.poolOptions?.forks ?? {};
-  const isolated = forks.isolate ?? true;
-  const vitestWorker = resolve(vitest.distPath, 'worker.js');
-  const slots: Slot[] = Array.from({ length: maxWorkersOf(vitest) }, (_, i) => ({ id: i + 1, kept: null }));
-  const free = [...slots];
-  const waiting: ((slot: Slot) => void)[] = [];
-  const acquire = () =>
-    new Promise<Slot>((take) => (free.length > 0 ? take(free.shift() as Slot) : waiting.push(take)));
-  const release = (slot: Slot) => (waiting.length > 0 ? waiting.shift()?.(slot) : free.push(slot));
-  let workerId = 0;
+/** Files go to at most maxWorkersOf() workers at once, in the sequencer's order. */
+class Scheduler {
+  readonly slots: Slot[];
+  private readonly free: Slot[];
+  private readonly waiting: ((slot: Slot) => void)[] = [];
 
-  const dropKept = async (slot: Slot) => {
-    const kept = slot.kept;
-    slot.kept = null;
-    if (kept) await stopWorker(kept.worker, vitestWorker);
-  };
+  constructor(count: number) {
+    this.slots = Array.from({ length: count }, (_, i) => ({ id: i + 1, kept: null }));
+    this.free = [...this.slots];
+  }
 
-  async function workerIn(slot: Slot, project: Project3, environment: Environment3): Promise<SandboxPoolWorker> {
+  async withSlot<T>(run: (slot: Slot) => Promise<T>): Promise<T> {
+    const slot = await new Promise<Slot>((take) => {
+      const next = this.free.shift();
+      if (next) take(next);
+      else this.waiting.push(take);
+    });
+    try {
+      return await run(slot);
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next(slot);
+      else this.free.push(slot);
+    }
+  }
+}
+
+class BranchingPool3 implements ProcessPool3 {
+  readonly name = 'branching';
+  private readonly forks: NonNullable<NonNullable<Vitest3['config']['poolOptions']>['forks']>;
+  private readonly isolated: boolean;
+  private readonly vitestWorker: string;
+  private readonly scheduler: Scheduler;
+  private workerId = 0;
+
+  constructor(
+    private readonly vitest: Vitest3,
+    private readonly execArgv: string[],
+    private readonly env: Record<string, string>,
+  ) {
+    this.forks = vitest.config.poolOptions?.forks ?? {};
+    this.isolated = this.forks.isolate ?? true;
+    this.vitestWorker = resolve(vitest.distPath, 'worker.js');
+    this.scheduler = new Scheduler(maxWorkersOf(vitest));
+  }
+
+  runTests: RunFiles = (specs, invalidates) => this.runAll('run', specs, invalidates);
+  collectTests: RunFiles = (specs, invalidates) => this.runAll('collect', specs, invalidates);
+
+  async close(): Promise<void> {
+    await Promise.all(this.scheduler.slots.map((slot) => this.dropKept(slot)));
+  }
+
+  private async runAll(method: 'run' | 'collect', specs: Spec3[], invalidates: string[] = []): Promise<void> {
+    const environments = await Promise.all(specs.map(environmentOf));
+    const results = await Promise.allSettled(
+      specs.map((spec, i) => this.runFile(method, spec, environments[i] as Environment3, invalidates)),
+    );
+    await this.close();
+    const errors = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
+    if (errors.length > 0) {
+      throw new AggregateError(
+        errors,
+        'Errors occurred while running tests. For more information, see serialized error.',
+      );
+    }
+  }
+
+  private runFile(method: 'run' | 'collect', spec: Spec3, environment: Environment3, invalidates: string[]) {
+    const { project } = spec;
+    return this.scheduler.withSlot(async (slot) => {
+      if (this.vitest.isCancelling) return this.vitest.state.cancelFiles([spec.moduleId], project);
+      this.vitest.state.clearFiles(project, [spec.moduleId]);
+      const worker = await this.workerIn(slot, project, environment);
+      const methods = createMethodsRPC(project, { cacheFs: true, collect: method === 'collect' });
+      const rpc = serveWorkerRpc(worker.fork, methods);
+      this.vitest.onCancel(rpc.cancel);
+      const ctx = {
+        pool: 'forks',
+        worker: resolve(this.vitest.distPath, 'workers/forks.js'),
+        config: project.getSerializableConfig(),
+        files: [{ filepath: spec.moduleId, testLocations: spec.testLines }],
+        invalidates,
+        environment,
+        workerId: ++this.workerId,
+        projectName: project.name,
+        providedContext: project.getProvidedContext(),
+      };
+      try {
+        await callWorker(worker, { method, filename: this.vitestWorker, ctx });
+      } finally {
+        rpc.close();
+        if (this.isolated) await stopWorker(worker, this.vitestWorker);
+      }
+    });
+  }
+
+  /** A started worker for this file: the slot's kept one when it ran the same project and environment. */
+  private async workerIn(slot: Slot, project: Project3, environment: Environment3): Promise<SandboxPoolWorker> {
     const key = `${project.name}\0${environment.name}\0${JSON.stringify(environment.options)}`;
     if (slot.kept?.key === key) return slot.kept.worker;
-    await dropKept(slot);
+    await this.dropKept(slot);
     const options: WorkerOptions = {
-      execArgv: [...(forks.execArgv ?? []), ...execArgv],
-      env: { ...env, TINYPOOL_WORKER_ID: String(slot.id) },
-      distPath: vitest.distPath,
+      execArgv: [...(this.forks.execArgv ?? []), ...this.execArgv],
+      env: { ...this.env, TINYPOOL_WORKER_ID: String(slot.id) },
+      distPath: this.vitest.distPath,
       environment,
       project,
     };
-    const worker = new SandboxPoolWorker(options, defaultsOf(project, env), WORKER_ENTRY);
+    const worker = new SandboxPoolWorker(options, defaultsOf(project, this.env), WORKER_ENTRY);
     try {
       await worker.start();
     } catch (err) {
       await worker.stop().catch(() => {});
       throw err;
     }
-    if (!isolated) slot.kept = { key, worker };
+    if (!this.isolated) slot.kept = { key, worker };
     return worker;
   }
 
-  async function runFile(method: 'run' | 'collect', spec: Spec3, environment: Environment3, invalidates: string[]) {
-    const { project } = spec;
-    const slot = await acquire();
-    try {
-      if (vitest.isCancelling) return vitest.state.cancelFiles([spec.moduleId], project);
-      vitest.state.clearFiles(project, [spec.moduleId]);
-      const worker = await workerIn(slot, project, environment);
-      const rpc = serveWorkerRpc(
-        worker.fork,
-        createMethodsRPC(project, { cacheFs: true, collect: method === 'collect' }),
-      );
-      vitest.onCancel(rpc.cancel);
-      const ctx = {
-        pool: 'forks',
-        worker: resolve(vitest.distPath, 'workers/forks.js'),
-        config: project.getSerializableConfig(),
-        files: [{ filepath: spec.moduleId, testLocations: spec.testLines }],
-        invalidates,
-        environment,
-        workerId: ++workerId,
-        projectName: project.name,
-        providedContext: project.getProvidedContext(),
-      };
-      try {
-        await callWorker(worker, { method, filename: vitestWorker, ctx });
-      } finally {
-        rpc.close();
-        if (isolated) await stopWorker(worker, vitestWorker);
-      }
-    } finally {
-      release(slot);
-    }
+  private async dropKept(slot: Slot): Promise<void> {
+    const kept = slot.kept;
+    slot.kept = null;
+    if (kept) await stopWorker(kept.worker, this.vitestWorker);
   }
+}
 
-  const runWith =
-    (method: 'run' | 'collect'): RunFiles =>
-    async (specs, invalidates = []) => {
-      const environments = await Promise.all(specs.map(environmentOf));
-      const results = await Promise.allSettled(
-        specs.map((spec, i) => runFile(method, spec, environments[i] as Environment3, invalidates)),
-      );
-      await Promise.all(slots.map(dropKept));
-      const errors = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
-      if (errors.length > 0) {
-        throw new AggregateError(
-          errors,
-          'Errors occurred while running tests. For more information, see serialized error.',
-        );
-      }
-    };
-
-  return {
-    name: 'branching',
-    runTests: runWith('run'),
-    collectTests: runWith('collect'),
-    close: async () => {
-      await Promise.all(slots.map(dropKept));
-    },
-  };
+/** Vitest 3.2 calls this with the options of its built-in pools (execArgv, env) once per run. */
+export default function createBranchingPool(
+  vitest: Vitest3,
+  { execArgv, env }: { execArgv: string[]; env: Record<string, string> },
+): ProcessPool3 {
+  return new BranchingPool3(vitest, execArgv, env);
 }
