@@ -198,7 +198,7 @@ if (nobody && extraArgs.length === 0) {
 }
 
 // The Vitest plugin's other matrix cells (scripts/vitest-matrix.mjs): Vitest 5 on Node 22, Vitest
-// 4.0, and Vitest 3.2, which the plugin must refuse at startup. BRANCHING_SKIP_VITEST5=1 skips them.
+// 4.0 and 3.2, and Vitest 3.1, which the plugin must refuse at startup. BRANCHING_SKIP_VITEST5=1 skips them.
 if (extraArgs.length === 0 && process.env.BRANCHING_SKIP_VITEST5 !== '1') {
   for (const id of Object.keys(CELLS)) {
     const label = cellLabel(id);

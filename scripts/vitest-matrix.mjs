@@ -7,7 +7,8 @@
 //   vitest400: the bottom of the peer range, Vitest 4.0.0 (its IPC protocol differs from later
 //             4.0s), with the Vite it was released against: a later Vite 7 breaks Vitest 4.0.0 itself
 //   vitest40: the last Vitest 4.0, on this Node
-//   vitest32: Vitest 3.2, outside the peer range: the plugin must refuse it at startup, naming it
+//   vitest32: the last Vitest 3.2, on this Node (its custom pool API predates 4.0's)
+//   vitest31: the last Vitest 3.1, below the peer range: the plugin must refuse it at startup, naming it
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,6 +32,9 @@ const OLDER_SUITES = [
   'test/plugins/vitest/hooks.test.ts',
   'test/plugins/vitest/versions.test.ts',
 ];
+// Vitest 3.2 has its own pool API (pool-v3.ts) and serves modules through vite-node rather than the
+// module runner: the older suites, plus the one for modules a test wrote.
+const VITEST3_SUITES = [...OLDER_SUITES, 'test/plugins/vitest/generated.test.ts'];
 /** Vitest 5 again as nobody: the sandbox itself, on Node 22. */
 export const UNPRIVILEGED_CELL_SUITES = [
   'test/plugins/vitest/sandbox.test.ts',
@@ -48,8 +52,9 @@ export const CELLS = {
     suites: OLDER_SUITES,
   },
   vitest40: { vitest: '4.0.18', coverage: '4.0.18', jsdom: '27.4.0', node: null, suites: OLDER_SUITES },
-  vitest32: {
-    vitest: '3.2.7',
+  vitest32: { vitest: '3.2.7', coverage: '3.2.7', jsdom: '27.4.0', node: null, suites: VITEST3_SUITES },
+  vitest31: {
+    vitest: '3.1.3',
     coverage: null,
     jsdom: null,
     node: null,

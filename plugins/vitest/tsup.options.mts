@@ -11,6 +11,8 @@ const options: Options[] = [
       setup: 'plugins/vitest/src/setup.ts',
       hooks: 'plugins/vitest/src/hooks.ts',
       'snapshot-environment': 'plugins/vitest/src/snapshot-environment.ts',
+      'pool-v3': 'plugins/vitest/src/pool-v3.ts',
+      'worker-v3': 'plugins/vitest/src/worker-v3.ts',
     },
     outDir: 'plugins/vitest/dist',
     format: ['esm'],

@@ -7,6 +7,7 @@ import { openCloneSession } from './clone.ts';
 import { core } from './core.ts';
 import { docblockOptions, resolveOptions } from './options.ts';
 import { type BranchInfo, sandboxInfo, workerState } from './state.ts';
+import { poolApiOf, vitestVersion } from './version.ts';
 
 export type { BranchingOptions } from './options.ts';
 export type { BranchInfo } from './state.ts';
@@ -37,6 +38,8 @@ async function nodeEnvironment(): Promise<Environment> {
 const environment: Environment = {
   name: 'branching',
   viteEnvironment: 'ssr',
+  // Vitest 3.2 requires the older name of the same choice (4.x warns that it is deprecated).
+  ...(poolApiOf(vitestVersion()) === 'v3' ? { transformMode: 'ssr' as const } : {}),
   async setup(global, all) {
     const options = resolveOptions(optionsOf(all ?? {}));
     const node = await (await nodeEnvironment()).setup(global, all?.node ?? {});

@@ -3,37 +3,24 @@
 // through the launcher), the setup file with the per-file and per-test hooks, and the snapshot
 // environment that writes snapshots to the real tree. It leaves the project's environment alone:
 // isolation is the pool's and the setup file's job, so jsdom, happy-dom or a custom environment work.
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Plugin } from 'vitest/config';
 import { core } from './core.ts';
 import { type BranchingOptions, fallbackRefused, type ResolvedOptions, resolveOptions } from './options.ts';
 import { branchingPool, POOL_NAME } from './pool.ts';
 import { sandboxFilesHooks } from './sandbox-files.ts';
+import { checkVitestVersion } from './version.ts';
 
 export type { BranchingOptions } from './options.ts';
 export type { BranchingPool } from './pool.ts';
+export { checkVitestVersion, SUPPORTED_VITEST } from './version.ts';
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url)).replace(/\/$/, '');
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-/** The Vitest majors the pool and hooks are written for (the pool API came with 4.0). */
-export const SUPPORTED_VITEST = '>=4.0.0 <6';
-
-function vitestVersion(): string {
-  return (createRequire(import.meta.url)('vitest/package.json') as { version: string }).version;
-}
-
-/** Refuses, before any test runs, a Vitest whose pool API this plugin does not speak. */
-export function checkVitestVersion(version: string = vitestVersion()): void {
-  const major = Number(version.split('.')[0]);
-  if (major === 4 || major === 5) return;
-  throw new core.ArgumentError(
-    `vitest-environment-branching supports Vitest ${SUPPORTED_VITEST} (its custom pool API); this is Vitest ${version}: ` +
-      'upgrade Vitest, or remove the plugin',
-    { argument: 'vitest', code: 'ERR_BRANCHING_VITEST_VERSION' },
-  );
-}
+/** Vitest 3.2 takes a custom pool as the path of a module (pool-v3.ts); 4.0+ as an object. */
+const POOL_V3 = here('./pool-v3.js');
+const isOurPool = (pool: unknown) => pool === POOL_NAME || pool === POOL_V3;
 
 const VM_POOLS = new Set(['vmThreads', 'vmForks']);
 const THREAD_POOLS = new Set(['threads', ...VM_POOLS]);
@@ -51,7 +38,7 @@ let told = false;
  * fallback: false. The setup file then falls back to clone branches and its notice names the pool.
  */
 function checkFinalPool(config: { pool?: unknown; env?: Record<string, string> }, options: ResolvedOptions): void {
-  if (config.pool === POOL_NAME) return;
+  if (isOurPool(config.pool)) return;
   const why = foreignPoolReason(String(config.pool));
   config.env = { ...config.env, BRANCHING_VITEST_FALLBACK: why };
   if (fallbackRefused(options)) {
@@ -73,7 +60,7 @@ export default function branching(options: BranchingOptions = {}): Plugin {
   return {
     name: 'vitest-environment-branching',
     config(config) {
-      checkVitestVersion();
+      const api = checkVitestVersion();
       const test = ((config as { test?: Record<string, any> }).test ?? {}) as Record<string, any>;
       resolved = resolveOptions({ ...options, ...test.environmentOptions?.branching });
       const pool = test.pool as string | { name?: string } | undefined;
@@ -101,7 +88,12 @@ export default function branching(options: BranchingOptions = {}): Plugin {
         // DOM environments (jsdom, happy-dom) load the setup file through Vite's client environment,
         // which serves only allowed directories: ours is outside the project.
         server: { fs: { allow: [here('.')] } },
-        test: { ...(foreign ? {} : { pool: branchingPool(resolved) }), env, server, ...snapshots },
+        test: {
+          ...(foreign ? {} : { pool: api === 'v3' ? POOL_V3 : branchingPool(resolved) }),
+          env,
+          server,
+          ...snapshots,
+        },
       };
     },
     // Modules a test wrote inside its sandbox, which this process cannot see otherwise.

@@ -145,6 +145,21 @@ function sandboxProbe() {
   return probe;
 }
 
+/**
+ * What a sandboxed worker needs from Vitest: the PoolOptions of the 4.x pool API have it, and the
+ * Vitest 3.2 adapter (pool-v3.ts) builds it from its own API.
+ */
+export interface WorkerOptions {
+  execArgv: string[];
+  env: Partial<NodeJS.ProcessEnv>;
+  distPath: string;
+  environment: { name?: string; options?: unknown };
+  project: {
+    config: { root: string };
+    vitest: { config: unknown; logger: { outputStream: NodeJS.WritableStream; errorStream: NodeJS.WritableStream } };
+  };
+}
+
 export class SandboxPoolWorker implements PoolWorker {
   name = POOL_NAME;
   cacheFs = true;
@@ -159,12 +174,17 @@ export class SandboxPoolWorker implements PoolWorker {
   private dir: string | null = null;
   private child: ChildProcess | undefined;
 
-  constructor(options: PoolOptions, defaults: BranchingOptions) {
+  /** @param entrypoint the worker process's main module: by default, Vitest 4's own forks worker */
+  constructor(
+    options: WorkerOptions,
+    defaults: BranchingOptions,
+    entrypoint: string = resolve(options.distPath, 'workers/forks.js'),
+  ) {
     this.execArgv = options.execArgv;
     this.env = options.env as Record<string, string>;
     this.stdout = options.project.vitest.logger.outputStream;
     this.stderr = options.project.vitest.logger.errorStream;
-    this.entrypoint = resolve(options.distPath, 'workers/forks.js');
+    this.entrypoint = entrypoint;
     this.options = resolveOptions(docblockOptions(options.environment) ?? defaults);
     this.root = branchRoot(this.options, options.project.config.root);
     this.vitestConfig = options.project.vitest.config;

@@ -1,8 +1,8 @@
-// The Vitest versions the plugin supports (peer range >=4.0.0 <6) run; any other is refused at
+// The Vitest versions the plugin supports (peer range >=3.2.0 <6) run; any other is refused at
 // startup with a message naming it: never a crash, never a run without isolation. The matrix
-// (scripts/vitest-matrix.mjs) runs this file on Vitest 4.0, 4.1, 5 and 3.2.
+// (scripts/vitest-matrix.mjs) runs this file on Vitest 3.2, 4.0, 4.1 and 5.
 import { afterEach, describe, expect, test } from 'vitest';
-import { checkVitestVersion, SUPPORTED_VITEST } from '../../../plugins/vitest/src/plugin.ts';
+import { checkVitestVersion, poolApiOf, SUPPORTED_VITEST } from '../../../plugins/vitest/src/version.ts';
 import { isBranchingError } from '../../../src/base/errors.ts';
 import { type FixtureProject, fixtureProject, fixtureVitestVersion, runVitest } from '../../helpers/vitest-project.ts';
 
@@ -12,10 +12,10 @@ afterEach(async () => {
   p = undefined;
 });
 
-const supported = (version: string) => ['4', '5'].includes(version.split('.')[0]);
+const supported = (version: string) => poolApiOf(version) !== null;
 
 describe('Vitest versions', () => {
-  test.each(['3.2.7', '6.0.0', '2.1.9'])('%s is refused with an ArgumentError naming it', (version) => {
+  test.each(['3.1.4', '3.0.9', '6.0.0', '2.1.9'])('%s is refused with an ArgumentError naming it', (version) => {
     let error: unknown;
     try {
       checkVitestVersion(version);
@@ -27,8 +27,15 @@ describe('Vitest versions', () => {
     expect((error as Error).message).toContain(SUPPORTED_VITEST);
   });
 
-  test.each(['4.0.0', '4.0.18', '4.1.12', '5.1.1'])('%s is accepted', (version) => {
-    expect(() => checkVitestVersion(version)).not.toThrow();
+  test.each([
+    ['3.2.0', 'v3'],
+    ['3.2.7', 'v3'],
+    ['4.0.0', 'v4'],
+    ['4.0.18', 'v4'],
+    ['4.1.12', 'v4'],
+    ['5.1.1', 'v4'],
+  ])('%s is accepted, with the pool API %s', (version, api) => {
+    expect(checkVitestVersion(version)).toBe(api);
   });
 
   test(`the fixtures' Vitest (${fixtureVitestVersion}) runs with the plugin, or is refused at startup naming it`, async () => {
