@@ -4,7 +4,7 @@
 // - `git bisect run` with a script running the whole suite 10 times per step (bad if any run failed),
 //   and the same script stopping at the first failure;
 // - `branching bisect` on the whole suite, and with `--test` (each run executes only that test's file).
-// Short by default (one history); BENCH_BISECT_REAL_TRIALS=5 for more, BENCH_BISECT_REAL=0 to skip,
+// Short by default (one history); BENCH_BISECT_REAL_TRIALS=5 (or BENCH_REPS=5) for more, BENCH_BISECT_REAL=0 to skip,
 // BENCH_BISECT_REAL_METHODS=suite,test for some methods only.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { seededRandom } from '../dist/index.js';
 import { benchDir, median, now, printTable } from './lib.mjs';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const TRIALS = Number(process.env.BENCH_BISECT_REAL_TRIALS ?? 1);
+const TRIALS = Number(process.env.BENCH_BISECT_REAL_TRIALS ?? process.env.BENCH_REPS ?? 1);
 const COMMITS = Number(process.env.BENCH_BISECT_REAL_COMMITS ?? 32);
 const FILES = Number(process.env.BENCH_BISECT_REAL_FILES ?? 20);
 const THETA = Number(process.env.BENCH_BISECT_REAL_THETA ?? 0.3);

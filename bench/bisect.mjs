@@ -11,6 +11,8 @@ const COMMITS = Number(process.env.BENCH_BISECT_COMMITS ?? 64);
 const THETAS = (process.env.BENCH_BISECT_THETAS ?? '0.1,0.2,0.3,0.5').split(',').map(Number);
 const CONFIDENCE = 0.95;
 const REPEAT = 10;
+/** Runs in the `branching flaky` report that `--prior` reads in the informed variant. */
+const PRIOR_RUNS = 100;
 
 /** A history of `n` commits after the good one; commit `culprit` introduces a flake of rate θ. */
 function oracle(seed, n, theta) {
@@ -23,8 +25,8 @@ function oracle(seed, n, theta) {
  * `branching bisect`'s policy on the oracle: `parallel` runs per round, chosen jointly (each one given
  * the others of its round). `rounds` is the wall-time proxy.
  */
-function noisy({ culprit, run }, n, parallel = 1) {
-  const model = new NoisyBisector(n);
+function noisy({ culprit, run }, n, parallel = 1, thetaEvidence = undefined) {
+  const model = new NoisyBisector(n, { thetaEvidence });
   const revisions = new Set();
   let runs = 0;
   let rounds = 0;
@@ -70,6 +72,25 @@ function gitBisect({ culprit, run }, n, failFast) {
   return { correct: bad === culprit, runs, rounds: runs, revisions };
 }
 
+/** The flake's earlier runs as a `branching flaky` report of PRIOR_RUNS runs would count them. */
+function flakyReport(theta) {
+  const failed = Math.round(theta * PRIOR_RUNS);
+  return { failed, passed: PRIOR_RUNS - failed };
+}
+
+/**
+ * No method can average fewer runs (Fano's inequality): naming one of n culprits with error ≤ 1 − confidence
+ * needs log2 n − h(e) − e·log2(n − 1) bits, and a run carries at most the capacity of the Z channel it is
+ * (a run at a revision with the flake passes with probability 1 − θ, one without it always passes).
+ */
+function informationFloor(n, theta, confidence) {
+  const h = (p) => (p <= 0 || p >= 1 ? 0 : -p * Math.log2(p) - (1 - p) * Math.log2(1 - p));
+  const s = 1 - theta;
+  const capacity = Math.log2(1 + (1 - s) * s ** (s / (1 - s)));
+  const e = 1 - confidence;
+  return (Math.log2(n) - h(e) - e * Math.log2(n - 1)) / capacity;
+}
+
 function summarize(theta, method, list, baselineRuns) {
   const runs = list.map((r) => r.runs);
   const mean = runs.reduce((a, b) => a + b, 0) / list.length;
@@ -111,20 +132,24 @@ function simulate() {
   const rows = [];
   const allNoisy = [];
   for (const theta of THETAS) {
-    const results = { noisy: [], parallel: [], git: [], gitFailFast: [] };
+    const results = { noisy: [], parallel: [], informed: [], git: [], gitFailFast: [] };
     for (let t = 0; t < TRIALS; t++) {
       const seed = 0x5eed + t * 7919 + Math.round(theta * 1000);
       // Same seed, so the same culprit and the same stream of flakes for every method.
       results.noisy.push(noisy(oracle(seed, COMMITS, theta), COMMITS));
       results.parallel.push(noisy(oracle(seed, COMMITS, theta), COMMITS, 2));
+      results.informed.push(noisy(oracle(seed, COMMITS, theta), COMMITS, 1, flakyReport(theta)));
       results.git.push(gitBisect(oracle(seed, COMMITS, theta), COMMITS, false));
       results.gitFailFast.push(gitBisect(oracle(seed, COMMITS, theta), COMMITS, true));
     }
-    allNoisy.push(...results.noisy, ...results.parallel);
+    allNoisy.push(...results.noisy, ...results.parallel, ...results.informed);
     const gitRuns = results.git.reduce((s, r) => s + r.runs, 0) / TRIALS;
+    const floor = informationFloor(COMMITS, theta, CONFIDENCE);
     rows.push(
+      { theta, method: 'floor: any method at this confidence', meanRuns: Number(floor.toFixed(1)), runsVsGit: Number((floor / gitRuns).toFixed(2)) },
       summarize(theta, `branching bisect (${CONFIDENCE * 100}%)`, results.noisy, gitRuns),
       summarize(theta, 'branching bisect --parallel 2', results.parallel, gitRuns),
+      summarize(theta, `branching bisect --prior (${PRIOR_RUNS}-run flaky report)`, results.informed, gitRuns),
       summarize(theta, `git bisect, ${REPEAT} runs/step`, results.git, gitRuns),
       summarize(theta, `git bisect, ≤${REPEAT} runs/step, stop at 1st fail`, results.gitFailFast, gitRuns),
     );
@@ -132,7 +157,11 @@ function simulate() {
   printTable(
     `bisect (simulated): a flaky culprit among ${COMMITS} commits, ${TRIALS} trials per flake rate θ; rounds = sequential steps (wall time)`,
     ['theta', 'method', 'trials', 'accuracy', 'meanRuns', 'medianRuns', 'p90Runs', 'meanRounds', 'revisions', 'runsVsGit'],
-    rows.map((r) => ({ ...r, accuracy: `${(r.accuracy * 100).toFixed(1)}%`, runsVsGit: `${r.runsVsGit}×` })),
+    rows.map((r) => ({
+      ...r,
+      accuracy: r.accuracy === undefined ? '-' : `${(r.accuracy * 100).toFixed(1)}%`,
+      runsVsGit: r.runsVsGit === undefined ? '-' : `${r.runsVsGit}×`,
+    })),
   );
   const table = reliability(allNoisy);
   printTable('bisect reliability (simulated, every θ): stated confidence vs observed accuracy', Object.keys(table[0]), table);

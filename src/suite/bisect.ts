@@ -9,6 +9,7 @@ import { type BisectModelOptions, NoisyBisector } from './bisect-model.ts';
 import { SetupCache, type SetupResult } from './bisect-setup.ts';
 import {
   inThrowawayBranch,
+  type RunRecord,
   runInBranch,
   sessionDir,
   validateCommand,
@@ -71,6 +72,8 @@ export type BisectProgress =
       verdict: RunVerdict['kind'];
       /** Why a skipped run is no evidence. */
       reason?: string;
+      /** Tests in this run's report that ran (passed or failed): 1 when the command ran only the target. */
+      testsRun: number;
       runs: number;
       best: RevisionProbability;
     };
@@ -209,6 +212,10 @@ function resolvePlan(options: BisectOptions): BisectPlan {
     // read-only root forbids; bisect therefore runs in plain process groups unless told otherwise.
     executor: options.executor ?? (options.setup ? new ProcessGroupExecutor() : defaultExecutor()),
   };
+}
+
+function testsRun(record: RunRecord): number {
+  return record.tests.filter((t) => t.kind === 'test' && t.status !== 'skipped').length;
 }
 
 async function openHistory(options: BisectOptions): Promise<History> {
@@ -399,10 +406,10 @@ class BisectSearch {
         timeoutMs: this.options.timeoutMs,
       }),
     );
-    this.record(index, judgeRun(record, this.plan.format, this.plan.target));
+    this.record(index, judgeRun(record, this.plan.format, this.plan.target), testsRun(record));
   }
 
-  private record(index: number, verdict: RunVerdict): void {
+  private record(index: number, verdict: RunVerdict, ran: number): void {
     if (verdict.kind === 'skip') {
       this.skips[index] = (this.skips[index] ?? 0) + 1;
       this.skipReasons.set(index, verdict.reason);
@@ -416,6 +423,7 @@ class BisectSearch {
       sha: this.history.shas[index] as string,
       verdict: verdict.kind,
       ...(verdict.kind === 'skip' ? { reason: verdict.reason } : {}),
+      testsRun: ran,
       runs: this.runsMade(),
       best: this.describe(best.index, best.probability),
     });

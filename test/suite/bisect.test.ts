@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isBranchingError } from '../../src/base/errors.ts';
 import { bisectFlaky } from '../../src/suite/bisect.ts';
+import { repoRoot } from '../helpers/build.ts';
+import { linkNodeModules } from '../helpers/fixture-project.ts';
 import { snapshot, tempDir } from '../helpers/tree.ts';
 import { commitAll, flakyTest, git, makeFlakyHistory, STABLE_TEST, writeFile, writeProject } from './flaky-fixtures.ts';
 
@@ -248,5 +250,78 @@ describe('bisectFlaky', () => {
       if (code) expect(err.code).toBe(code);
     }
     expect(await snapshot(tmp.path)).toEqual(before);
+  });
+});
+
+/** A project for the real framework: tests/a (the target, which uses src/lib, plus a test that always fails) and tests/b. */
+const FRAMEWORKS = {
+  vitest: {
+    ext: 'mjs',
+    files: { 'vitest.config.mjs': `export default { cacheDir: '.vite', test: { include: ['tests/*.test.mjs'] } };\n` },
+    command: [process.execPath, join(repoRoot, 'node_modules', 'vitest', 'vitest.mjs'), 'run'],
+    lib: (body: string) => `export const add = ${body};\n`,
+    test: (name: string) =>
+      `import { describe, expect, test } from 'vitest';\nimport { add } from '../src/lib.mjs';\n` +
+      `describe('grp', () => {\n  test('adds', () => expect(add(1, 1)).toBe(2));\n` +
+      `  test('other', () => { throw new Error('${name} must not run'); });\n});\n`,
+  },
+  jest: {
+    ext: 'js',
+    files: { 'package.json': '{ "name": "bisect-jest", "private": true }\n' },
+    command: [process.execPath, join('node_modules', 'jest', 'bin', 'jest.js'), '--ci'],
+    lib: (body: string) => `exports.add = ${body};\n`,
+    test: (name: string) =>
+      `const { add } = require('../src/lib.js');\n` +
+      `describe('grp', () => {\n  test('adds', () => expect(add(1, 1)).toBe(2));\n` +
+      `  test('other', () => { throw new Error('${name} must not run'); });\n});\n`,
+  },
+} as const;
+
+/** Eight commits: 4 breaks src/lib (a syntax error), 5 repairs it, 6 makes tests/a > grp > adds fail. */
+function frameworkHistory(dir: string, framework: keyof typeof FRAMEWORKS): string[] {
+  const f = FRAMEWORKS[framework];
+  mkdirSync(dir, { recursive: true });
+  git(dir, 'init', '-q', '-b', 'main');
+  git(dir, 'config', 'gc.auto', '0');
+  for (const [name, content] of Object.entries(f.files)) writeFile(join(dir, name), content);
+  writeFile(join(dir, '.gitignore'), 'node_modules/\n.vite/\n');
+  writeFile(join(dir, 'src', `lib.${f.ext}`), f.lib('(a, b) => a + b'));
+  writeFile(join(dir, 'tests', `a.test.${f.ext}`), f.test('a'));
+  writeFile(join(dir, 'tests', `b.test.${f.ext}`), f.test('b'));
+  linkNodeModules(join(repoRoot, 'node_modules'), join(dir, 'node_modules'));
+  const shas = [commitAll(dir, 'good')];
+  for (let i = 1; i <= 8; i++) {
+    if (i === 4) writeFile(join(dir, 'src', `lib.${f.ext}`), f.lib('(a, b) => { a + ;'));
+    else if (i === 5) writeFile(join(dir, 'src', `lib.${f.ext}`), f.lib('(a, b) => a + b'));
+    else if (i === 6) writeFile(join(dir, 'src', `lib.${f.ext}`), f.lib('(a, b) => a + b + 1'));
+    else writeFile(join(dir, 'notes', `${i}.txt`), `${i}\n`);
+    shas.push(commitAll(dir, `commit ${i}`));
+  }
+  return shas;
+}
+
+describe.each(['vitest', 'jest'] as const)('bisectFlaky --test with the real %s', (framework) => {
+  it('names the culprit, skips the revision that does not load, and runs only the target test', async () => {
+    const shas = frameworkHistory(repo, framework);
+    const file = `tests/a.test.${FRAMEWORKS[framework].ext}`;
+    const runs: Array<{ index: number; verdict: string; testsRun: number }> = [];
+    const report = await bisectFlaky({
+      repository: repo,
+      good: shas[0] as string,
+      bad: 'main',
+      command: [...FRAMEWORKS[framework].command],
+      test: `${file} > grp > adds`,
+      // The failure is deterministic: saying so lets a pass or two settle each revision.
+      flakeRate: 0.99,
+      onProgress: (e) => {
+        if (e.kind === 'run') runs.push({ index: e.index, verdict: e.verdict, testsRun: e.testsRun });
+      },
+    });
+    expect(report).toMatchObject({ status: 'found', culprit: { index: 6, sha: shas[6] } });
+    expect(report.command.slice(-2)).toEqual(['-t', 'grp adds']);
+    expect(report.skipped).toEqual([{ index: 4, sha: shas[4], reason: `${file} failed to load` }]);
+    // Every run that gave evidence ran exactly one test: the target (tests/a > grp > other and tests/b always fail).
+    expect(runs.filter((r) => r.verdict !== 'skip').every((r) => r.testsRun === 1)).toBe(true);
+    expect(runs.filter((r) => r.verdict === 'skip')).toEqual([{ index: 4, verdict: 'skip', testsRun: 0 }]);
   });
 });

@@ -91,7 +91,8 @@ function progressLine(e: BisectProgress): string {
     return `revision #${e.index} ${short(e.sha)}: checked out in a branch, setup ${e.setup}${e.ok ? '' : ' FAILED (skipped)'}`;
   }
   const outcome = e.verdict === 'skip' ? `SKIP (${e.reason}: no evidence)` : e.verdict === 'fail' ? 'FAIL' : 'pass';
-  return `run ${e.runs} at #${e.index} ${short(e.sha)}: ${outcome}; best #${e.best.index} ${short(e.best.sha)} ${pct(e.best.probability)}`;
+  const ran = `${e.testsRun} test${e.testsRun === 1 ? '' : 's'} ran`;
+  return `run ${e.runs} at #${e.index} ${short(e.sha)}: ${outcome}, ${ran}; best #${e.best.index} ${short(e.best.sha)} ${pct(e.best.probability)}`;
 }
 
 export function formatBisect(r: BisectReport): string {
