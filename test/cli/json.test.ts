@@ -58,36 +58,27 @@ beforeAll(() => {
   writeFileSync(patch, '--- a/f.txt\n+++ b/f.txt\n@@ -1,2 +1,3 @@\n a\n b\n+c\n');
 });
 
+/** speculate and best-of on one patch, judged by the exit status of `true`. */
+const patchRun = (command: string) => [
+  command,
+  '--json',
+  '--dry-run',
+  '-C',
+  repo,
+  '--patch',
+  patch,
+  '--framework',
+  'none',
+  '--',
+  'true',
+];
+
 describe('--json reports', () => {
   const runs: Record<string, () => string[]> = {
     gc: () => ['gc', '--json', repo],
     doctor: () => ['doctor', '--json'],
-    speculate: () => [
-      'speculate',
-      '--json',
-      '--dry-run',
-      '-C',
-      repo,
-      '--patch',
-      patch,
-      '--framework',
-      'none',
-      '--',
-      'true',
-    ],
-    'best-of': () => [
-      'best-of',
-      '--json',
-      '--dry-run',
-      '-C',
-      repo,
-      '--patch',
-      patch,
-      '--framework',
-      'none',
-      '--',
-      'true',
-    ],
+    speculate: () => patchRun('speculate'),
+    'best-of': () => patchRun('best-of'),
     flaky: () => [
       'flaky',
       '--json',
