@@ -37,7 +37,7 @@ export function errorDocument(command: Documented, err: unknown): ErrorDocument 
 }
 
 export function printErrorDocument(command: Documented, err: unknown): void {
-  printJson(command, { error: errorInfo(err) });
+  console.log(JSON.stringify(errorDocument(command, err), null, 2));
 }
 
 export function isUsageError(err: unknown): boolean {
