@@ -79,17 +79,18 @@ int ReadNames(int fd, std::vector<std::string> *out) {
 
 // Dense files go through copy_file_range alone; sparse ones (or a kernel without it) keep their holes.
 int CopyData(int in, int out, const struct stat &st) {
-  bool sparse = static_cast<off_t>(st.st_blocks) * 512 < st.st_size;
-  for (off_t at = 0; !sparse && at < st.st_size;) {
-    ssize_t n = copy_file_range(in, nullptr, out, nullptr, static_cast<size_t>(st.st_size - at), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) break;
-    if (n < 0) return errno;
-    if (n == 0) return 0;  // the file shrank meanwhile
-    at += n;
-    if (at >= st.st_size) return 0;
+  if (static_cast<off_t>(st.st_blocks) * 512 >= st.st_size) {
+    for (off_t at = 0; at < st.st_size;) {
+      ssize_t n = copy_file_range(in, nullptr, out, nullptr, static_cast<size_t>(st.st_size - at), 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) break;
+      if (n < 0) return errno;
+      if (n == 0) return 0;  // the file shrank meanwhile
+      at += n;
+      if (at >= st.st_size) return 0;
+    }
+    if (st.st_size == 0) return 0;
   }
-  if (!sparse && st.st_size == 0) return 0;
   int e = CopyExtents(in, out, st.st_size);
   if (!e && ftruncate(out, st.st_size) < 0) e = errno;
   return e;
