@@ -119,13 +119,31 @@ function runVitest(label, args, { asUser, launched = false, extraEnv } = {}) {
       .slice(0, 6)
       .map((f) => `${f.file} ${f.s}s`);
     console.log(`=== ${label}: ${seconds}s wall; slowest files: ${slowest.join(', ')}`);
+    failures.push(...failedTests(json, label));
   } else {
     counts.failed = 1;
+    failures.push(`${label}: no report (vitest exited with ${result.status ?? result.signal})`);
   }
   rmSync(work, { recursive: true, force: true });
   const ok = result.status === 0;
   if (!ok && counts.failed === 0) counts.failed = 1;
   return counts;
+}
+
+// One line per failed test, printed again after every phase: CI logs are often read from the end.
+function failedTests(json, label) {
+  const lines = [];
+  for (const file of json.testResults) {
+    const name = file.name.slice(root.length + 1);
+    const failed = file.assertionResults.filter((a) => a.status === 'failed');
+    if (failed.length === 0 && file.status === 'failed') lines.push(`${label}: ${name}: ${firstLine(file.message)}`);
+    for (const a of failed) lines.push(`${label}: ${name} > ${a.fullName}: ${firstLine(a.failureMessages?.[0])}`);
+  }
+  return lines;
+}
+
+function firstLine(text) {
+  return (text ?? '').split('\n').find((l) => l.trim() !== '') ?? '(no message)';
 }
 
 function unprivilegedUser() {
@@ -182,6 +200,7 @@ if (build.status !== 0) {
 }
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
+const failures = [];
 const add = (c) => {
   for (const k of Object.keys(totals)) totals[k] += c[k];
 };
@@ -218,5 +237,6 @@ if (extraArgs.length === 0 && process.env.BRANCHING_SKIP_VITEST5 !== '1') {
   }
 }
 
+if (failures.length > 0) console.log(`\nfailed:\n${failures.map((f) => `  ${f}`).join('\n')}`);
 console.log(`\ntests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(totals.failed > 0 ? 1 : 0);
