@@ -13,8 +13,10 @@
 import {
   chmodSync,
   lchownSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   realpathSync,
@@ -256,39 +258,55 @@ export interface UpperView {
 export async function readUpperChanges(
   layer: UpperView,
   mounter: Mounter,
-  { forCommit = false } = {},
+  options: { forCommit?: boolean } = {},
 ): Promise<Change[]> {
+  return readUpperChangesSync(layer, mounter, options);
+}
+
+/** readUpperChanges, synchronously (uppers of test layers are small, and settling one happens in a sync push). */
+export function readUpperChangesSync(layer: UpperView, mounter: Mounter, { forCommit = false } = {}): Change[] {
   const out: Change[] = [];
   const binding = native()!;
   const xattr = (path: string, name: string) => binding.getxattr(path, mounter.xattrPrefix + name);
-  const walk = async (rel: string): Promise<void> => {
-    const abs = rel === '' ? layer.upper : join(layer.upper, rel);
-    for (const name of (await fs.readdir(abs)).sort()) {
-      const childRel = rel === '' ? name : `${rel}/${name}`;
-      const childAbs = join(abs, name);
-      const st = await fs.lstat(childAbs);
-      if (isWhiteout(st)) out.push({ op: 'delete', path: childRel });
-      else if (st.isDirectory()) {
-        const opaque = xattr(childAbs, 'opaque')?.toString() === 'y';
-        const redirected = mounter.redirects && xattr(childAbs, 'redirect') !== null;
-        if (opaque && !mounter.redirects) out.push({ op: 'tree', path: childRel, source: childAbs });
-        else if (opaque || redirected) {
-          // A redirected directory (or one that may hold one) takes its content from lower layers: read the merged view.
-          out.push({ op: 'tree', path: childRel, source: join(layer.merged, childRel) });
-        } else {
-          out.push({ op: 'mkdir', path: childRel, mode: st.mode & 0o7777 });
-          await walk(childRel);
-        }
-      } else if (st.isFile()) {
-        if (forCommit) stripOverlayXattrs(childAbs);
-        out.push({ op: 'file', path: childRel, source: childAbs });
-      } else if (st.isSymbolicLink()) {
-        out.push({ op: 'symlink', path: childRel, target: readlinkSync(childAbs) });
-      }
-      // Sockets, fifos and devices are not carried over (the clone backend skips them too).
+  // Depth first in name order, as a recursive walk would go, but with an explicit stack (any depth);
+  // each directory's names are kept reversed, to be taken from the end.
+  const open = (rel: string) => ({
+    rel,
+    names: readdirSync(rel === '' ? layer.upper : join(layer.upper, rel))
+      .sort()
+      .reverse(),
+  });
+  const stack = [open('')];
+  while (stack.length > 0) {
+    const dir = stack[stack.length - 1];
+    const name = dir.names.pop();
+    if (name === undefined) {
+      stack.pop();
+      continue;
     }
-  };
-  await walk('');
+    const childRel = dir.rel === '' ? name : `${dir.rel}/${name}`;
+    const childAbs = join(layer.upper, childRel);
+    const st = lstatSync(childAbs);
+    if (isWhiteout(st)) out.push({ op: 'delete', path: childRel });
+    else if (st.isDirectory()) {
+      const opaque = xattr(childAbs, 'opaque')?.toString() === 'y';
+      const redirected = mounter.redirects && xattr(childAbs, 'redirect') !== null;
+      if (opaque && !mounter.redirects) out.push({ op: 'tree', path: childRel, source: childAbs });
+      else if (opaque || redirected) {
+        // A redirected directory (or one that may hold one) takes its content from lower layers: read the merged view.
+        out.push({ op: 'tree', path: childRel, source: join(layer.merged, childRel) });
+      } else {
+        out.push({ op: 'mkdir', path: childRel, mode: st.mode & 0o7777 });
+        stack.push(open(childRel));
+      }
+    } else if (st.isFile()) {
+      if (forCommit) stripOverlayXattrs(childAbs);
+      out.push({ op: 'file', path: childRel, source: childAbs });
+    } else if (st.isSymbolicLink()) {
+      out.push({ op: 'symlink', path: childRel, target: readlinkSync(childAbs) });
+    }
+    // Sockets, fifos and devices are not carried over (the clone backend skips them too).
+  }
   return out;
 }
 

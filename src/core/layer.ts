@@ -23,14 +23,15 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   realpathSync,
   statSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { chooseMounter, type Mounter, readUpperChanges } from '../backends/overlay.ts';
-import type { Change } from '../base/changes.ts';
+import { chooseMounter, type Mounter, readUpperChanges, readUpperChangesSync } from '../backends/overlay.ts';
+import { applyChangesSync, type Change } from '../base/changes.ts';
 import { ArgumentError, LayerError, MountError } from '../base/errors.ts';
-import { assertTopMountIs, removeLayerDirSync } from '../base/layer-dir.ts';
+import { assertTopMountIs, removeLayerDir, removeLayerDirSync } from '../base/layer-dir.ts';
 import { belowView, describeChanges, existsIn, type LayerChange } from './layer-changes.ts';
 import {
   canonicalDir,
@@ -71,6 +72,8 @@ interface Layer extends LayerInfo {
   readonly work: string;
   /** A descriptor of the target taken just before this layer was mounted: the view under it. */
   readonly below: number;
+  /** The upper root's mode and owner as mounted: a layer that changed nothing still has them. */
+  readonly root: { mode: number; uid: number; gid: number };
 }
 
 export interface LayerCommitOptions {
@@ -86,6 +89,11 @@ export class LayerStack {
   /** Holds `base` (the bind of the original target) and one dir per layer; exists while depth > 0. */
   private stackDir: string | null = null;
   private made = 0;
+  /** Removals of unmounted layer dirs still running (off the caller's path: see settled()). */
+  private readonly removing = new Set<Promise<void>>();
+  private removalError: unknown = null;
+  /** A popped layer that changed nothing, still mounted for the next push() (see popToSpare()). */
+  private spare: Layer | null = null;
 
   constructor(options: LayerStackOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -116,6 +124,8 @@ export class LayerStack {
     if (typeof name !== 'string' || name === '') {
       throw new ArgumentError('a layer name must be a non-empty string', { argument: 'name' });
     }
+    if (this.spare && this.isUnchanged(this.spare)) return this.takeSpare(name);
+    this.settle();
     const stackDir = this.stackDir ?? this.openStack();
     const dir = join(stackDir, String(++this.made));
     const cwd = cwdUnder(this.target);
@@ -152,19 +162,101 @@ export class LayerStack {
       closeSync(below);
       throw err;
     }
-    return { name, depth: this.layers.length + 1, upper, work, dir, below };
+    const { mode, uid, gid } = statSync(upper);
+    return { name, depth: this.layers.length + 1, upper, work, dir, below, root: { mode, uid, gid } };
   }
 
-  /** Unmounts the top layer and removes its scratch: the target shows the layer below again. */
+  /** The spare becomes the top layer again: it is mounted and shows exactly the layer below. */
+  private takeSpare(name: string): LayerInfo {
+    const layer = { ...(this.spare as Layer), name };
+    this.spare = null;
+    this.layers.push(layer);
+    return { name, depth: layer.depth, upper: layer.upper };
+  }
+
+  private isUnchanged(layer: Layer): boolean {
+    const st = statSync(layer.upper);
+    return (
+      st.mode === layer.root.mode &&
+      st.uid === layer.root.uid &&
+      st.gid === layer.root.gid &&
+      readdirSync(layer.upper).length === 0
+    );
+  }
+
+  /**
+   * Unmounts the top layer: the target shows the layer below again. Its scratch is removed in the
+   * background, since a test suite pops a layer per test: settled() waits for that.
+   */
   pop(): void {
+    this.settle();
     const layer = this.requireTop('pop');
     this.unmountTop(layer);
-    removeLayerDirSync(layer.dir);
+    this.discard(layer.dir);
     if (this.layers.length === 0) this.closeStack();
+  }
+
+  /**
+   * pop(), for a caller whose next step is push(): a top layer that changed nothing stays mounted
+   * as a spare, and that push() takes it over instead of unmounting and mounting (a test suite's
+   * common case: most tests write nothing). The target shows the layer below either way. What is
+   * written while the spare is up belongs to the layer below: settle() (which every other method
+   * calls first) applies it there. Descriptors opened while the spare is up still see the spare.
+   */
+  popToSpare(): void {
+    this.settle();
+    const layer = this.requireTop('popToSpare');
+    if (!this.isUnchanged(layer)) {
+      this.pop();
+      return;
+    }
+    this.layers.pop();
+    this.spare = layer;
+  }
+
+  /** Unmounts the spare, if one is up, applying what was written while it was up to the layer below. */
+  settle(): void {
+    const spare = this.spare;
+    if (!spare) return;
+    this.spare = null;
+    const written = this.isUnchanged(spare)
+      ? []
+      : readUpperChangesSync({ upper: spare.upper, merged: this.target }, this.mounter);
+    try {
+      // The view under the spare, through the descriptor taken before it was mounted: the layer below.
+      if (written.length > 0) applyChangesSync(written, belowView(spare.below));
+    } finally {
+      this.unmountTop(spare, { layer: false });
+      this.discard(spare.dir);
+      if (this.layers.length === 0) this.closeStack();
+    }
+  }
+
+  /**
+   * Resolves once the scratch of every popped layer is removed; rejects with the first removal
+   * that failed (the scratch dir then still holds that layer's files).
+   */
+  async settled(): Promise<void> {
+    while (this.removing.size > 0) await Promise.all(this.removing);
+    const err = this.removalError;
+    this.removalError = null;
+    if (err) throw err;
+  }
+
+  /** Removes an unmounted layer dir (or, after its layers, the stack dir) in the background. */
+  private discard(dir: string, after: Promise<unknown>[] = []): void {
+    const removal: Promise<void> = Promise.all(after)
+      .then(() => removeLayerDir(dir))
+      .catch((err: unknown) => {
+        this.removalError ??= err;
+      })
+      .finally(() => this.removing.delete(removal));
+    this.removing.add(removal);
   }
 
   /** What the top layer changed relative to the view under it, parents before children. */
   async changes(): Promise<LayerChange[]> {
+    this.settle();
     const layer = this.requireTop('changes');
     const raw = await readUpperChanges({ upper: layer.upper, merged: this.target }, this.mounter);
     return describeChanges(raw, belowView(layer.below));
@@ -177,6 +269,7 @@ export class LayerStack {
    * replaced wholesale.
    */
   async keep(dest: string): Promise<KeptLayer> {
+    this.settle();
     const layer = this.requireTop('keep');
     const destDir = checkKeepDest(dest, this.forbiddenPaths());
     const scan = scanUpper(layer.upper, this.mounter.xattrPrefix);
@@ -199,6 +292,7 @@ export class LayerStack {
    * at one). A failed commit leaves the layer mounted, to keep or pop.
    */
   async commitTo(workspaceRoot: string, options: LayerCommitOptions = {}): Promise<void> {
+    this.settle();
     const layer = this.requireTop('commitTo');
     const root = checkWorkspaceRoot(workspaceRoot, this.forbiddenPaths());
     const changes: Change[] = await readUpperChanges({ upper: layer.upper, merged: this.target }, this.mounter, {
@@ -243,16 +337,16 @@ export class LayerStack {
     if (!dir) return;
     this.mounter.unmount(join(dir, 'base'));
     this.stackDir = null;
-    removeLayerDirSync(dir);
+    this.discard(dir, [...this.removing]);
   }
 
   /** Unmounts the top layer (which must be this stack's: never someone else's mount over the target). */
-  private unmountTop(layer: Layer): void {
+  private unmountTop(layer: Layer, { layer: listed = true } = {}): void {
     assertTopMountIs(this.target, layer.upper);
     const cwd = cwdUnder(this.target);
     this.mounter.unmount(this.target);
     closeSync(layer.below);
-    this.layers.pop();
+    if (listed) this.layers.pop();
     reenter(cwd, this.target);
   }
 }

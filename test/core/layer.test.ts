@@ -111,6 +111,7 @@ describe.skipIf(skipUnless(choice.mounter !== null, 'overlay mounts', choice.rea
       } finally {
         for (const point of mountsUnder(tmp.path)) choice.mounter!.unmount(point);
       }
+      await stack.settled().catch(() => {});
       await removeLayerDir(tmp.path);
     });
 
@@ -131,8 +132,102 @@ describe.skipIf(skipUnless(choice.mounter !== null, 'overlay mounts', choice.rea
       expect(stack.depth).toBe(0);
       expect(stack.top).toBeNull();
       expect(await snapshot(target)).toEqual(before);
+      await stack.settled();
       expect(readdirSync(scratch)).toEqual([]);
       expect(mountsUnder(tmp.path)).toEqual([]);
+    });
+
+    it('pop() leaves removing the scratch to the background, and settled() waits for it', async () => {
+      stack.push('file');
+      const { upper } = stack.push('test');
+      await fs.writeFile(join(target, 'big.bin'), Buffer.alloc(1 << 20));
+      stack.pop();
+      // Removal starts after the caller's synchronous code: the popped layer's files are still there.
+      expect(lstatSync(join(upper, 'big.bin')).size).toBe(1 << 20);
+      await stack.settled();
+      expect(lstatSync(upper, { throwIfNoEntry: false })).toBeUndefined();
+      stack.pop();
+      await stack.settled();
+      expect(readdirSync(scratch)).toEqual([]);
+    });
+
+    it('settled() rejects with a removal that failed, and then resolves again', async () => {
+      const { upper } = stack.push('test');
+      const other = join(tmp.path, 'other');
+      await fs.mkdir(other);
+      stack.pop();
+      // Something mounted in the popped layer's dir before its removal ran: removing would delete through it.
+      choice.mounter!.bind(other, upper);
+      await expect(stack.settled()).rejects.toMatchObject({ name: 'MountError', code: 'ERR_BRANCHING_STILL_MOUNTED' });
+      choice.mounter!.unmount(upper);
+      await expect(stack.settled()).resolves.toBeUndefined();
+      expect(readdirSync(other)).toEqual([]);
+    });
+
+    describe('popToSpare()', () => {
+      const mountsAt = () => mountsUnder(target).length;
+
+      it('a layer that changed nothing stays mounted, and the next push() takes it over without a mount', async () => {
+        stack.push('file');
+        const first = stack.push('test 1');
+        await fs.readFile(join(target, 'a.txt'));
+        const mounted = mountsAt();
+        stack.popToSpare();
+        expect(stack.depth).toBe(1);
+        expect(stack.top?.name).toBe('file');
+        expect(mountsAt()).toBe(mounted);
+        const second = stack.push('test 2');
+        expect(second).toEqual({ name: 'test 2', depth: 2, upper: first.upper });
+        expect(mountsAt()).toBe(mounted);
+        // Taken over, it is a layer like any other: its writes roll back with it.
+        await fs.writeFile(join(target, 'a.txt'), 'changed');
+        stack.popToSpare();
+        expect(mountsAt()).toBe(mounted - 1);
+        expect(await snapshot(target)).toEqual(before);
+        const third = stack.push('test 3');
+        expect(third.upper).not.toBe(first.upper);
+        stack.pop();
+        stack.pop();
+        await stack.settled();
+        expect(mountsUnder(tmp.path)).toEqual([]);
+        expect(readdirSync(scratch)).toEqual([]);
+      });
+
+      it('what is written while the spare is up lands in the layer below, and rolls back with it', async () => {
+        stack.push('file');
+        stack.push('test 1');
+        stack.popToSpare();
+        // Code between two tests (an afterAll, a timer) writes, deletes and makes a directory.
+        await fs.writeFile(join(target, 'a.txt'), 'between tests');
+        await fs.rm(join(target, 'keep.txt'));
+        await fs.mkdir(join(target, 'd', 'new'));
+        await fs.writeFile(join(target, 'd', 'new', 'f'), 'f');
+        stack.push('test 2');
+        expect(await fs.readFile(join(target, 'a.txt'), 'utf8')).toBe('between tests');
+        await fs.writeFile(join(target, 'a.txt'), 'test 2');
+        stack.pop();
+        expect(await fs.readFile(join(target, 'a.txt'), 'utf8')).toBe('between tests');
+        expect(lstatSync(join(target, 'keep.txt'), { throwIfNoEntry: false })).toBeUndefined();
+        expect(await fs.readFile(join(target, 'd', 'new', 'f'), 'utf8')).toBe('f');
+        const changes = (await stack.changes()).map((c) => `${c.kind} ${c.path}`).sort();
+        expect(changes).toEqual(['added d/new', 'added d/new/f', 'deleted keep.txt', 'modified a.txt']);
+        stack.pop();
+        expect(await snapshot(target)).toEqual(before);
+      });
+
+      it('pop(), changes(), keep() and commit see the layer below once the spare is settled', async () => {
+        stack.push('file');
+        stack.push('test');
+        stack.popToSpare();
+        await fs.writeFile(join(target, 'late.txt'), 'late');
+        expect((await stack.changes()).map((c) => c.path)).toEqual(['late.txt']);
+        expect(mountsUnder(target).length).toBe(1);
+        stack.popToSpare();
+        expect(mountsUnder(target).length).toBe(0);
+        expect(await snapshot(target)).toEqual(before);
+        await stack.settled();
+        expect(readdirSync(scratch)).toEqual([]);
+      });
     });
 
     it('nested layers see the writes of the layers below, deeper than overlayfs stacking allows', async () => {
@@ -236,6 +331,7 @@ describe.skipIf(skipUnless(choice.mounter !== null, 'overlay mounts', choice.rea
       // The file layer is back, unchanged by the kept test.
       expect(await snapshot(target)).toEqual(before);
       stack.pop();
+      await stack.settled();
       expect(readdirSync(scratch)).toEqual([]);
     });
 
@@ -277,6 +373,7 @@ describe.skipIf(skipUnless(choice.mounter !== null, 'overlay mounts', choice.rea
         expect(devicesIn(kept.changes)).toEqual([]);
         expect(kept.deleted).toEqual(['keep.txt']);
         expect(await fs.readFile(join(dest, 'opaque.txt'), 'utf8')).toBe('d\n');
+        await stack.settled();
         expect(readdirSync(scratch)).toEqual([]);
       } finally {
         await fs.rm(dest, { recursive: true, force: true });
@@ -320,6 +417,7 @@ describe.skipIf(skipUnless(choice.mounter !== null, 'overlay mounts', choice.rea
         expect(await snapshot(real)).toEqual(merged);
         // With the layer gone the view shows the real tree: the same.
         expect(await snapshot(view)).toEqual(merged);
+        await stack.settled();
         expect(readdirSync(scratch)).toEqual([]);
         // The journal finished: nothing is left to replay.
         const stateDir = resolveStateDir(realpathSync(real));
@@ -427,6 +525,7 @@ describe.skipIf(skipUnless(choice.mounter !== null, 'overlay mounts', choice.rea
       /** Nothing changed: the tree, the scratch dir and the mount table are as before. */
       async function expectUntouched(mounts: string[]): Promise<void> {
         expect(await snapshot(target)).toEqual(before);
+        await stack.settled();
         expect(readdirSync(scratch)).toEqual([]);
         expect(mountsUnder(tmp.path)).toEqual(mounts);
       }
@@ -572,6 +671,7 @@ describe.skipIf(skipUnless(choice.mounter !== null, 'overlay mounts', choice.rea
       await cycle(-1); // warm up: lazily opened descriptors (the mount helper's, the addon's) count as before
       const fds = openFds();
       for (let i = 0; i < CYCLES; i++) await cycle(i);
+      await stack.settled();
       expect(mountsUnder(target)).toEqual([]);
       expect(mountsUnder(scratch)).toEqual([]);
       expect(readdirSync(scratch)).toEqual([]);

@@ -24,6 +24,7 @@ interface CircusTest {
 export interface CircusEvent {
   name: string;
   test?: CircusTest;
+  hook?: { type: string };
 }
 
 let branchCounter = 0;
@@ -45,7 +46,10 @@ function fallbackNotice(root: string, reason: string): string {
     'are isolated and rolled back. NOT isolated: ' +
     'writes to absolute paths inside the project, including paths built from __dirname (the test ' +
     'file is loaded from the real tree), and writes into node_modules, which the copies share with ' +
-    'the project. For full isolation use `preset: "jest-environment-branching"` ' +
+    'the project. NOT the same as without the plugin: files that code outside a test keeps open ' +
+    "(a log a beforeAll opened): what goes through the descriptor lands in the file's copy, while " +
+    "each test reads its own copy's version. " +
+    'For full isolation use `preset: "jest-environment-branching"` ' +
     '(its runner starts Jest workers in a Linux sandbox).'
   );
 }
@@ -142,6 +146,9 @@ export class BranchingHooks {
     } else if (event.name === 'test_start' && test && this.options.perTest) {
       if (this.testOpen !== null) await this.leaveTest(false);
       await this.enterTest(test.name);
+    } else if (event.name === 'hook_start' && (event.hook?.type === 'beforeAll' || event.hook?.type === 'afterAll')) {
+      // What beforeAll/afterAll write belongs to the file's layer, never to a test's spare.
+      this.layers?.settle();
     } else if ((event.name === 'test_skip' || event.name === 'test_todo') && this.testOpen !== null) {
       await this.leaveTest(null);
     } else if (event.name === 'test_done' && test) {
@@ -180,7 +187,7 @@ export class BranchingHooks {
       return;
     }
     if (passed !== null) this.finished.push({ test: name, changes: await this.layers.changes() });
-    this.record(await this.layers.finish(name, this.ending(passed)));
+    this.record(await this.layers.finish(name, { ...this.ending(passed), spare: true }));
     this.enter(this.options.root);
   }
 
@@ -207,6 +214,7 @@ export class BranchingHooks {
     if (this.testOpen !== null) await this.leaveTest(false);
     this.record(await this.layers.finish(`file ${this.testPath}`, this.ending(this.failures === 0)));
     this.enter(this.options.root);
+    await this.layers.settled();
   }
 
   async teardown(): Promise<void> {

@@ -22,6 +22,11 @@ export function sandboxPlanFromEnv(env: NodeJS.ProcessEnv = process.env): Sandbo
   return JSON.parse(env.BRANCHING_JEST_SANDBOX) as SandboxPlan;
 }
 
+/** Where, inside a root's run dir, each worker's private tmpfs (scratch and TMPDIR) is mounted. */
+export function workersDir(runDir: string): string {
+  return join(runDir, 'w');
+}
+
 /** One finished test's layer: what it changed, for explaining failures that rollback caused. */
 export interface FinishedLayer {
   test: string;
@@ -44,7 +49,7 @@ export class RootLayers {
     this.root = root;
     this.runDir = runDir;
     // Every sandboxed worker is pid 2 of its own PID namespace: the pid alone would collide.
-    const dir = join(runDir, `w${process.env.JEST_WORKER_ID ?? 0}-${randomBytes(4).toString('hex')}`);
+    const dir = join(workersDir(runDir), `w${process.env.JEST_WORKER_ID ?? 0}-${randomBytes(4).toString('hex')}`);
     const scratch = join(dir, 'scratch');
     this.tmpdir = join(dir, 'tmp');
     for (const d of [dir, scratch, this.tmpdir]) mkdirSync(d, { mode: 0o700 });
@@ -75,8 +80,15 @@ export class RootLayers {
   /** Ends the top layer: committed into the real tree, kept for inspection, or dropped. */
   async finish(
     name: string,
-    how: { commit?: { root: string; stateDir: string } | null; keep?: boolean },
+    how: { commit?: { root: string; stateDir: string } | null; keep?: boolean; spare?: boolean },
   ): Promise<LayerOutcome> {
+    if (how.spare && !how.commit && !how.keep) {
+      // A layer that wrote nothing stays up for the next test (core LayerStack.popToSpare()): the
+      // caller settles it before anything else runs in the file's layer.
+      this.tmp.popToSpare();
+      this.project.popToSpare();
+      return { kind: 'dropped' };
+    }
     this.tmp.pop();
     if (how.commit) {
       try {
@@ -100,6 +112,17 @@ export class RootLayers {
     }
     this.project.pop();
     return { kind: 'dropped' };
+  }
+
+  /** Takes down a spare layer before code that writes into the file's layer (beforeAll, afterAll). */
+  settle(): void {
+    this.tmp.settle();
+    this.project.settle();
+  }
+
+  /** Waits for the background removal of popped layers; rejects with the first that failed. */
+  async settled(): Promise<void> {
+    await Promise.all([this.tmp.settled(), this.project.settled()]);
   }
 
   /** Pops every layer left (a file whose environment never reached its teardown). */

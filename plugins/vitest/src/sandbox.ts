@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { core } from './core.ts';
 import type { ResolvedOptions } from './options.ts';
-import type { BranchInfo, HookContext, SandboxInfo, Session } from './state.ts';
+import type { BranchInfo, HookContext, SandboxInfo, Session, TaskLike } from './state.ts';
 import { workerState } from './state.ts';
 
 type LayerStack = InstanceType<typeof core.LayerStack>;
@@ -16,6 +16,17 @@ interface ActiveTest {
   task: HookContext['task'];
   name: string;
   commit: boolean;
+}
+
+/** Whether the next task of the test's suite to run is a test (no suite begins or ends in between, so no beforeAll/afterAll runs). */
+function nextRunsTest(task: HookContext['task']): boolean {
+  const self = task as unknown as TaskLike;
+  // A test at the top of a file has the file as its parent (Vitest leaves `suite` unset there).
+  const tasks = (task.suite?.tasks.includes(self) ? task.suite : task.file)?.tasks ?? [];
+  const at = tasks.indexOf(self);
+  if (at < 0) return false;
+  const next = tasks.slice(at + 1).find((t) => t.mode !== 'skip' && t.mode !== 'todo');
+  return next?.type === 'test';
 }
 
 export class SandboxSession implements Session {
@@ -83,8 +94,15 @@ export class SandboxSession implements Session {
     const changes = await this.project.changes();
     if (failed) this.explainFailure(ctx);
     for (const change of changes) if (change.kind !== 'deleted') this.rolledBack.set(change.path, done.name);
+    const keep = failed && this.options.keep === 'on-failure';
+    if (!keep && !(!failed && done.commit) && nextRunsTest(ctx.task)) {
+      // No beforeAll/afterAll runs before the next test: a layer that wrote nothing serves it too.
+      this.tmp.popToSpare();
+      this.project.popToSpare();
+      return;
+    }
     this.tmp.pop();
-    if (failed && this.options.keep === 'on-failure') {
+    if (keep) {
       const kept = await this.project.keep(this.keptDir(`${basename(this.file)}-${done.name}`));
       const deleted = kept.deleted.length > 0 ? `, the paths it deleted are listed in ${kept.deletedList}` : '';
       console.warn(
@@ -101,6 +119,7 @@ export class SandboxSession implements Session {
     // A test layer still up (a concurrent test's, or an afterEach that never ran) goes first.
     while (this.project.depth > 1) this.project.pop();
     while (this.tmp.depth > 0) this.tmp.pop();
+    await this.tmp.settled();
     if (this.project.depth === 0) return;
     const failed = workerState().failed;
     if (failed && this.options.keep === 'on-failure' && !this.options.perTest) {
@@ -111,6 +130,7 @@ export class SandboxSession implements Session {
     } else {
       this.project.pop();
     }
+    await this.project.settled();
   }
 
   private async commitTop(): Promise<void> {

@@ -29,9 +29,16 @@ export interface Session {
 export interface HookContext {
   task: {
     name: string;
-    file?: { filepath: string };
+    file?: { filepath: string; tasks?: readonly TaskLike[] };
+    /** The suite holding the test. */
+    suite?: { tasks: readonly TaskLike[] };
     result?: { state?: string; errors?: { message?: string; stack?: string; code?: unknown; path?: unknown }[] };
   };
+}
+
+export interface TaskLike {
+  type: string;
+  mode?: string;
 }
 
 export interface WorkerState {

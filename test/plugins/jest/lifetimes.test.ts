@@ -35,6 +35,25 @@ describe.each(MODES)('jest: lifetimes, $label', ({ mode, skip }) => {
     expect(await snapshot(project.root)).toEqual(before);
   });
 
+  it.skipIf(skip)(
+    'tests that write nothing share one mount; a beforeAll after them still writes into the file branch',
+    async () => {
+      project = fixtureProject('jest-hooks');
+      const before = await snapshot(project.root);
+      const run = await runJest(project, { mode, args: ['__tests__/spare.test.js'] });
+      if (mode === 'environment') {
+        // The clone fallback hands each test a fresh copy, so a descriptor opened before the test
+        // writes into the file's copy, which the test does not see (its notice says so).
+        expect(Object.values(run.statuses)).toEqual(['passed', 'passed', 'passed', 'failed']);
+        expect(run.stderr.replace(/\s+/g, ' ')).toContain('files that code outside a test keeps open');
+      } else {
+        expect(run.code, explain(run)).toBe(0);
+        expect(Object.values(run.statuses)).toEqual(['passed', 'passed', 'passed', 'passed']);
+      }
+      expect(await snapshot(project.root)).toEqual(before);
+    },
+  );
+
   it.skipIf(skip)('concurrent tests share the file branch, and a notice says so', async () => {
     project = fixtureProject('jest-hooks');
     const before = await snapshot(project.root);

@@ -22,6 +22,15 @@ const ALL_PASS = {
   "hooks.test.js > the flag afterAll deleted stays gone, and the earlier test's write is rolled back": 'passed',
 };
 
+const SPARE_PASS = {
+  'spare.test.js > writes nothing': 'passed',
+  'spare.test.js > writes nothing either, and sees the same mount': 'passed',
+  'spare.test.js > a log opened by a beforeAll right after a test that wrote nothing appends through the descriptor and reads it back by path':
+    'passed',
+  'spare.test.js > a log opened by a beforeAll right after a test that wrote nothing the next test sees both lines':
+    'passed',
+};
+
 describe.skipIf(skip)('hooks', () => {
   test.each([
     ['per-test branches', '{}'],
@@ -40,12 +49,21 @@ describe.skipIf(skip)('hooks', () => {
     expect(await snapshot(p.root)).toEqual(before);
   });
 
+  test('tests that write nothing share one mount; a beforeAll after them still writes into the file branch', async () => {
+    p = await fixtureProject('hooks');
+    const before = await snapshot(p.root);
+    const run = await runVitest(p, ['test/spare.test.js']);
+    expect(run.results, run.stdout + run.stderr).toEqual(SPARE_PASS);
+    expect(await snapshot(p.root)).toEqual(before);
+  });
+
   test('isolate: false: the next file in the same worker sees none of the hook writes of the one before', async () => {
     p = await fixtureProject('hooks');
     const before = await snapshot(p.root);
     const run = await runVitest(p, ['--no-isolate', '--maxWorkers=1', '--sequence.shuffle=false']);
     expect(run.results, run.stdout + run.stderr).toEqual({
       ...ALL_PASS,
+      ...SPARE_PASS,
       "second.test.js > another file in the same worker sees none of the first file's hook writes": 'passed',
     });
     expect(await snapshot(p.root)).toEqual(before);
