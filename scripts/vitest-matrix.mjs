@@ -23,6 +23,7 @@ const SUPPORTED_SUITES = [
   'test/plugins/vitest/explain.test.ts',
   'test/plugins/vitest/monorepo.test.ts',
   'test/plugins/vitest/versions.test.ts',
+  'test/plugins/vitest/watch.test.ts',
 ];
 
 // The older 4.0 cells differ from 4.1 in the pool, worker and environment APIs the plugin adapts to:
@@ -34,12 +35,13 @@ const OLDER_SUITES = [
   'test/plugins/vitest/versions.test.ts',
 ];
 // Vitest 3.2 has its own pool API (pool-v3.ts) and serves modules through vite-node rather than the
-// module runner: the older suites, plus the ones for modules a test wrote and for the pools (threads,
-// vmThreads, vmForks) that cannot be sandboxed.
+// module runner: the older suites, plus the ones for modules a test wrote, for the pools (threads,
+// vmThreads, vmForks) that cannot be sandboxed, and for watch mode (3.2 reruns through its own pool API).
 const VITEST3_SUITES = [
   ...OLDER_SUITES,
   'test/plugins/vitest/generated.test.ts',
   'test/plugins/vitest/refusal.test.ts',
+  'test/plugins/vitest/watch.test.ts',
 ];
 /** Vitest 5 again as nobody: the sandbox itself, on Node 22. */
 export const UNPRIVILEGED_CELL_SUITES = [
