@@ -17,7 +17,7 @@ process.env.BRANCHING_QUIET = '1';
 const { Workspace } = await import(join(root, 'dist', 'index.js'));
 const { probeBackends } = await import(join(root, 'bench', 'probe.mjs'));
 const backends = probeBackends(Workspace);
-const SUITES = ['core', 'overlay', 'process', 'speculate', 'bisect', 'jest', 'vitest', 'suites'];
+const SUITES = ['core', 'overlay', 'layers', 'process', 'speculate', 'bisect', 'jest', 'vitest', 'suites'];
 const chosen = process.argv.slice(2).length ? process.argv.slice(2) : SUITES;
 
 const report = {

@@ -74,6 +74,8 @@ interface Layer extends LayerInfo {
   readonly below: number;
   /** The upper root's mode and owner as mounted: a layer that changed nothing still has them. */
   readonly root: { mode: number; uid: number; gid: number };
+  /** The overlay's device number, which no other mount has while this one is mounted. */
+  readonly dev: number;
 }
 
 export interface LayerCommitOptions {
@@ -163,7 +165,8 @@ export class LayerStack {
       throw err;
     }
     const { mode, uid, gid } = statSync(upper);
-    return { name, depth: this.layers.length + 1, upper, work, dir, below, root: { mode, uid, gid } };
+    const { dev } = statSync(this.target);
+    return { name, depth: this.layers.length + 1, upper, work, dir, below, root: { mode, uid, gid }, dev };
   }
 
   /** The spare becomes the top layer again: it is mounted and shows exactly the layer below. */
@@ -342,7 +345,9 @@ export class LayerStack {
 
   /** Unmounts the top layer (which must be this stack's: never someone else's mount over the target). */
   private unmountTop(layer: Layer, { layer: listed = true } = {}): void {
-    assertTopMountIs(this.target, layer.upper);
+    // The target showing the layer's device number means the layer is on top; anything else gets
+    // the mount table read, which says what happened.
+    if (statSync(this.target).dev !== layer.dev) assertTopMountIs(this.target, layer.upper);
     const cwd = cwdUnder(this.target);
     this.mounter.unmount(this.target);
     closeSync(layer.below);
