@@ -10,7 +10,16 @@
  * real tree. Both are handled here, once, with the other mount-table reads
  * of layer stacks (which mount is on top of a path, which mount a path is on).
  */
-import { chmodSync, closeSync, constants as fsc, openSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  constants as fsc,
+  openSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { hasErrno, LayerError, MountError } from './errors.ts';
 import { removeTree, removeTreeSync } from './fsutil.ts';
@@ -61,6 +70,24 @@ function refuseIfMounted(dir: string): void {
       { path: mounted[0], code: 'ERR_BRANCHING_STILL_MOUNTED' },
     );
   }
+}
+
+/**
+ * Removes everything inside `dir` and keeps `dir` itself (which may be a mount point, or have layers
+ * mounted over it). Throws a MountError, removing nothing, while anything is mounted inside it.
+ */
+export function emptyDirSync(dir: string): void {
+  const names = readdirSync(dir);
+  if (names.length === 0) return;
+  const real = realpathSync(dir);
+  const inside = mountsUnder(real).filter((point) => point !== real);
+  if (inside.length > 0) {
+    throw new MountError(
+      `refusing to empty ${dir}: ${inside.join(', ')} is still mounted there, and removing it would delete through the mount`,
+      { path: inside[0], code: 'ERR_BRANCHING_STILL_MOUNTED' },
+    );
+  }
+  for (const name of names) removeTreeSync(join(dir, name));
 }
 
 /** The work dirs overlayfs locks: unlocked up front, since nearly every layer dir has one. */

@@ -25,13 +25,16 @@ import {
   openSync,
   readdirSync,
   realpathSync,
+  rmdirSync,
   statSync,
 } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chooseMounter, type Mounter, readUpperChanges, readUpperChangesSync } from '../backends/overlay.ts';
 import { applyChangesSync, type Change } from '../base/changes.ts';
 import { ArgumentError, LayerError, MountError } from '../base/errors.ts';
-import { assertTopMountIs, removeLayerDir, removeLayerDirSync } from '../base/layer-dir.ts';
+import { copyTree } from '../base/fsutil.ts';
+import { assertTopMountIs, emptyDirSync, removeLayerDir, removeLayerDirSync } from '../base/layer-dir.ts';
 import { belowView, describeChanges, existsIn, type LayerChange } from './layer-changes.ts';
 import {
   canonicalDir,
@@ -63,7 +66,10 @@ export interface LayerInfo {
   readonly name: string;
   /** 1 for the bottom layer. */
   readonly depth: number;
-  /** The layer's upper dir: what it changed, in overlayfs's format. */
+  /**
+   * The layer's upper dir: what it changed, in overlayfs's format. A layer pushed over an empty
+   * view needs no mount (see push()): its upper is the target itself.
+   */
   readonly upper: string;
 }
 
@@ -76,6 +82,8 @@ interface Layer extends LayerInfo {
   readonly root: { mode: number; uid: number; gid: number };
   /** The overlay's device number, which no other mount has while this one is mounted. */
   readonly dev: number;
+  /** Pushed over an empty view: not mounted, its writes go to the view itself, and ending it empties that. */
+  readonly direct: boolean;
 }
 
 export interface LayerCommitOptions {
@@ -121,13 +129,18 @@ export class LayerStack {
     return layer ? { name: layer.name, depth: layer.depth, upper: layer.upper } : null;
   }
 
-  /** Mounts a new layer over the target: it sees everything below, and its writes stay in it. */
+  /**
+   * Mounts a new layer over the target: it sees everything below, and its writes stay in it. Over an
+   * empty view (a TMPDIR between tests, typically) nothing is mounted: what the layer holds is then
+   * whatever the target holds, and ending it empties the target again.
+   */
   push(name = `layer-${this.layers.length + 1}`): LayerInfo {
     if (typeof name !== 'string' || name === '') {
       throw new ArgumentError('a layer name must be a non-empty string', { argument: 'name' });
     }
     if (this.spare && this.isUnchanged(this.spare)) return this.takeSpare(name);
     this.settle();
+    if (readdirSync(this.target).length === 0) return this.pushDirect(name);
     const stackDir = this.stackDir ?? this.openStack();
     const dir = join(stackDir, String(++this.made));
     const cwd = cwdUnder(this.target);
@@ -158,7 +171,9 @@ export class LayerStack {
     if (process.getuid?.() === 0) lchownSync(upper, root.uid, root.gid);
     const below = openSync(this.target, fsc.O_RDONLY | fsc.O_DIRECTORY);
     try {
-      const lowers = [...this.layers.map((l) => l.upper).reverse(), join(stackDir, 'base')];
+      // A direct layer's writes are in the upper (or the base) under it.
+      const uppers = this.layers.filter((l) => !l.direct).map((l) => l.upper);
+      const lowers = [...uppers.reverse(), join(stackDir, 'base')];
       this.mounter.mount({ target: this.target, lowers, upper, work });
     } catch (err) {
       closeSync(below);
@@ -166,7 +181,52 @@ export class LayerStack {
     }
     const { mode, uid, gid } = statSync(upper);
     const { dev } = statSync(this.target);
-    return { name, depth: this.layers.length + 1, upper, work, dir, below, root: { mode, uid, gid }, dev };
+    return {
+      name,
+      depth: this.layers.length + 1,
+      upper,
+      work,
+      dir,
+      below,
+      root: { mode, uid, gid },
+      dev,
+      direct: false,
+    };
+  }
+
+  private pushDirect(name: string): LayerInfo {
+    const { mode, uid, gid, dev } = statSync(this.target);
+    // The view under the layer is empty: a descriptor of a removed empty directory shows just that.
+    const empty = mkdtempSync(join(this.scratch, '.branching-empty-'));
+    const below = openSync(empty, fsc.O_RDONLY | fsc.O_DIRECTORY);
+    rmdirSync(empty);
+    const layer: Layer = {
+      name,
+      depth: this.layers.length + 1,
+      upper: this.target,
+      work: '',
+      dir: '',
+      below,
+      root: { mode, uid, gid },
+      dev,
+      direct: true,
+    };
+    this.layers.push(layer);
+    return { name, depth: layer.depth, upper: layer.upper };
+  }
+
+  /** Ends a direct layer: the target is emptied again, with its own mode and owner as they were. */
+  private endDirect(layer: Layer): void {
+    const cwd = cwdUnder(this.target);
+    emptyDirSync(this.target);
+    const st = statSync(this.target);
+    if (st.mode !== layer.root.mode) chmodSync(this.target, layer.root.mode & 0o7777);
+    if ((st.uid !== layer.root.uid || st.gid !== layer.root.gid) && process.getuid?.() === 0) {
+      lchownSync(this.target, layer.root.uid, layer.root.gid);
+    }
+    closeSync(layer.below);
+    this.layers.pop();
+    reenter(cwd, this.target);
   }
 
   /** The spare becomes the top layer again: it is mounted and shows exactly the layer below. */
@@ -194,8 +254,11 @@ export class LayerStack {
   pop(): void {
     this.settle();
     const layer = this.requireTop('pop');
-    this.unmountTop(layer);
-    this.discard(layer.dir);
+    if (layer.direct) this.endDirect(layer);
+    else {
+      this.unmountTop(layer);
+      this.discard(layer.dir);
+    }
     if (this.layers.length === 0) this.closeStack();
   }
 
@@ -209,7 +272,8 @@ export class LayerStack {
   popToSpare(): void {
     this.settle();
     const layer = this.requireTop('popToSpare');
-    if (!this.isUnchanged(layer)) {
+    // A direct layer costs no mount to end or to push again.
+    if (layer.direct || !this.isUnchanged(layer)) {
       this.pop();
       return;
     }
@@ -275,6 +339,7 @@ export class LayerStack {
     this.settle();
     const layer = this.requireTop('keep');
     const destDir = checkKeepDest(dest, this.forbiddenPaths());
+    if (layer.direct) return this.keepDirect(destDir);
     const scan = scanUpper(layer.upper, this.mounter.xattrPrefix);
     // Only a directory that hides something below was replaced: new directories may be marked opaque too.
     const opaque = scan.opaque.filter((rel) => existsIn(belowView(layer.below), rel));
@@ -285,6 +350,17 @@ export class LayerStack {
       removeLayerDirSync(layer.dir);
       if (this.layers.length === 0) this.closeStack();
     }
+  }
+
+  /** keep() of a direct layer: the target's content is copied out (it deleted nothing), then emptied. */
+  private async keepDirect(destDir: string): Promise<KeptLayer> {
+    await mkdir(destDir, { recursive: true });
+    const changes = join(destDir, 'changes');
+    const deletedList = join(destDir, 'deleted.txt');
+    await copyTree(this.target, changes, { onSkip: () => {} });
+    await writeFile(deletedList, '');
+    this.pop();
+    return { changes, deletedList, deleted: [], opaque: [] };
   }
 
   /**

@@ -164,6 +164,88 @@ describe.skipIf(skipUnless(choice.mounter !== null, 'overlay mounts', choice.rea
       expect(readdirSync(other)).toEqual([]);
     });
 
+    describe('over an empty directory', () => {
+      let empty: string;
+      let emptyStack: LayerStack;
+      beforeEach(async () => {
+        empty = join(tmp.path, 'empty');
+        await fs.mkdir(empty, { mode: 0o755 });
+        emptyStack = new LayerStack({ target: empty, scratch });
+      });
+      afterEach(async () => {
+        while (emptyStack.depth > 0) emptyStack.pop();
+        await emptyStack.settled();
+      });
+
+      it('a layer needs no mount: its writes land in the directory, and ending it empties it again', async () => {
+        const layer = emptyStack.push('file');
+        expect(layer).toEqual({ name: 'file', depth: 1, upper: empty });
+        expect(mountsUnder(empty)).toEqual([]);
+        await fs.mkdir(join(empty, 'repo', '.git'), { recursive: true });
+        await fs.writeFile(join(empty, 'repo', '.git', 'HEAD'), 'ref');
+        await fs.chmod(join(empty, 'repo'), 0o555);
+        await fs.chmod(empty, 0o700);
+        expect((await emptyStack.changes()).map((c) => `${c.kind} ${c.path}`)).toEqual([
+          'added repo',
+          'added repo/.git',
+          'added repo/.git/HEAD',
+        ]);
+        // A test layer over it sees the file layer's writes, keeps its own, and rolls them back.
+        emptyStack.push('test');
+        expect(mountsUnder(empty).length).toBe(1);
+        await fs.writeFile(join(empty, 'test.txt'), 'test');
+        expect(await fs.readFile(join(empty, 'repo', '.git', 'HEAD'), 'utf8')).toBe('ref');
+        emptyStack.pop();
+        expect(await fs.readdir(empty)).toEqual(['repo']);
+        emptyStack.pop();
+        expect(await fs.readdir(empty)).toEqual([]);
+        expect(lstatSync(empty).mode & 0o7777).toBe(0o755);
+        await emptyStack.settled();
+        expect(mountsUnder(tmp.path)).toEqual([]);
+        expect(readdirSync(scratch)).toEqual([]);
+      });
+
+      it('keep() copies what the layer holds out and empties the directory', async () => {
+        emptyStack.push('test');
+        await fs.mkdir(join(empty, 'd'));
+        await fs.writeFile(join(empty, 'd', 'f'), 'f');
+        await fs.symlink('d/f', join(empty, 'link'));
+        const kept = await emptyStack.keep(join(tmp.path, 'kept'));
+        expect(kept.deleted).toEqual([]);
+        expect(await fs.readFile(join(kept.changes, 'd', 'f'), 'utf8')).toBe('f');
+        expect(await fs.readlink(join(kept.changes, 'link'))).toBe('d/f');
+        expect(await fs.readFile(kept.deletedList, 'utf8')).toBe('');
+        expect(emptyStack.depth).toBe(0);
+        expect(await fs.readdir(empty)).toEqual([]);
+      });
+
+      it('the cwd, in a directory the layer made, moves up to the target when it ends', async () => {
+        const cwd = process.cwd();
+        try {
+          emptyStack.push('test');
+          await fs.mkdir(join(empty, 'a', 'b'), { recursive: true });
+          process.chdir(join(empty, 'a', 'b'));
+          emptyStack.pop();
+          expect(process.cwd()).toBe(realpathSync(empty));
+        } finally {
+          process.chdir(cwd);
+        }
+      });
+
+      it('a view emptied by the layer below takes a layer without a mount too', async () => {
+        stack.push('file');
+        for (const name of await fs.readdir(target)) await fs.rm(join(target, name), { recursive: true });
+        const mounts = mountsUnder(target).length;
+        stack.push('test');
+        expect(mountsUnder(target).length).toBe(mounts);
+        await fs.writeFile(join(target, 'new.txt'), 'new');
+        stack.pop();
+        expect(await fs.readdir(target)).toEqual([]);
+        stack.pop();
+        expect(await snapshot(target)).toEqual(before);
+      });
+    });
+
     describe('popToSpare()', () => {
       const mountsAt = () => mountsUnder(target).length;
 
