@@ -57,16 +57,23 @@ export function mountIdOf(path: string): number {
   }
 }
 
-function refuseIfMounted(dir: string): void {
+/**
+ * Throws while anything is mounted at or under `dir`; with `keepDir`, mounts at `dir` itself are
+ * allowed (only its content is to be removed).
+ */
+function refuseIfMounted(dir: string, { keepDir = false } = {}): void {
   let mounted: string[];
+  let real: string;
   try {
-    mounted = mountsUnder(realpathSync(dir));
+    real = realpathSync(dir);
+    mounted = mountsUnder(real);
   } catch {
     return; // gone already, or no /proc (not Linux, where nothing is mounted by us either)
   }
+  if (keepDir) mounted = mounted.filter((point) => point !== real);
   if (mounted.length > 0) {
     throw new MountError(
-      `refusing to remove ${dir}: ${mounted.join(', ')} is still mounted there, and removing it would delete through the mount`,
+      `refusing to ${keepDir ? 'empty' : 'remove'} ${dir}: ${mounted.join(', ')} is still mounted there, and removing it would delete through the mount`,
       { path: mounted[0], code: 'ERR_BRANCHING_STILL_MOUNTED' },
     );
   }
@@ -79,14 +86,7 @@ function refuseIfMounted(dir: string): void {
 export function emptyDirSync(dir: string): void {
   const names = readdirSync(dir);
   if (names.length === 0) return;
-  const real = realpathSync(dir);
-  const inside = mountsUnder(real).filter((point) => point !== real);
-  if (inside.length > 0) {
-    throw new MountError(
-      `refusing to empty ${dir}: ${inside.join(', ')} is still mounted there, and removing it would delete through the mount`,
-      { path: inside[0], code: 'ERR_BRANCHING_STILL_MOUNTED' },
-    );
-  }
+  refuseIfMounted(dir, { keepDir: true });
   for (const name of names) removeTreeSync(join(dir, name));
 }
 

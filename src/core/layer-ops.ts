@@ -115,18 +115,18 @@ export function scanUpper(upper: string, xattrPrefix: string): { deleted: string
   return { deleted: deleted.sort(), opaque: opaque.sort() };
 }
 
-/** Moves an unmounted upper dir to `changes` (a rename, or a copy from another filesystem) and drops its whiteouts. */
+/**
+ * Moves an unmounted upper dir to `changes` (a rename, or a copy from another filesystem) and drops
+ * its whiteouts. With `copy`, the upper stays where it is (a target that is its own layer's upper).
+ */
 export async function keepUpper(
   upper: string,
   destDir: string,
-  { deleted, opaque }: { deleted: string[]; opaque: string[] },
+  { deleted, opaque, copy = false }: { deleted: string[]; opaque: string[]; copy?: boolean },
 ): Promise<KeptLayer> {
   await fs.mkdir(destDir, { recursive: true });
   const changes = join(destDir, 'changes');
-  try {
-    await fs.rename(upper, changes);
-  } catch (err) {
-    if (!hasErrno(err, 'EXDEV')) throw err;
+  if (copy || !(await renamedOnOneFs(upper, changes))) {
     // Devices (the whiteouts among them) are skipped by the copy: deleted.txt lists them.
     await copyTree(upper, changes, { onSkip: () => {} });
   }
@@ -135,6 +135,17 @@ export async function keepUpper(
   await fs.writeFile(deletedList, deleted.map((rel) => `${rel}\n`).join(''));
   if (opaque.length > 0) await fs.writeFile(join(destDir, 'opaque.txt'), opaque.map((rel) => `${rel}\n`).join(''));
   return { changes, deletedList, deleted, opaque };
+}
+
+/** Renames `from` to `to`; false, renaming nothing, when they are on different filesystems. */
+async function renamedOnOneFs(from: string, to: string): Promise<boolean> {
+  try {
+    await fs.rename(from, to);
+    return true;
+  } catch (err) {
+    if (hasErrno(err, 'EXDEV')) return false;
+    throw err;
+  }
 }
 
 /** The real tree a commit lands in: an existing directory that is neither the stack's target nor inside it or its scratch. */

@@ -28,12 +28,10 @@ import {
   rmdirSync,
   statSync,
 } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chooseMounter, type Mounter, readUpperChanges, readUpperChangesSync } from '../backends/overlay.ts';
 import { applyChangesSync, type Change } from '../base/changes.ts';
 import { ArgumentError, LayerError, MountError } from '../base/errors.ts';
-import { copyTree } from '../base/fsutil.ts';
 import { assertTopMountIs, emptyDirSync, removeLayerDir, removeLayerDirSync } from '../base/layer-dir.ts';
 import { belowView, describeChanges, existsIn, type LayerChange } from './layer-changes.ts';
 import {
@@ -126,7 +124,7 @@ export class LayerStack {
 
   get top(): LayerInfo | null {
     const layer = this.layers.at(-1);
-    return layer ? { name: layer.name, depth: layer.depth, upper: layer.upper } : null;
+    return layer ? infoOf(layer) : null;
   }
 
   /**
@@ -160,7 +158,7 @@ export class LayerStack {
     }
     this.layers.push(layer);
     reenter(cwd, this.target);
-    return { name, depth: layer.depth, upper: layer.upper };
+    return infoOf(layer);
   }
 
   private mountLayer(name: string, stackDir: string, dir: string): Layer {
@@ -212,7 +210,7 @@ export class LayerStack {
       direct: true,
     };
     this.layers.push(layer);
-    return { name, depth: layer.depth, upper: layer.upper };
+    return infoOf(layer);
   }
 
   /** Ends a direct layer: the target is emptied again, with its own mode and owner as they were. */
@@ -234,7 +232,7 @@ export class LayerStack {
     const layer = { ...(this.spare as Layer), name };
     this.spare = null;
     this.layers.push(layer);
-    return { name, depth: layer.depth, upper: layer.upper };
+    return infoOf(layer);
   }
 
   private isUnchanged(layer: Layer): boolean {
@@ -354,13 +352,9 @@ export class LayerStack {
 
   /** keep() of a direct layer: the target's content is copied out (it deleted nothing), then emptied. */
   private async keepDirect(destDir: string): Promise<KeptLayer> {
-    await mkdir(destDir, { recursive: true });
-    const changes = join(destDir, 'changes');
-    const deletedList = join(destDir, 'deleted.txt');
-    await copyTree(this.target, changes, { onSkip: () => {} });
-    await writeFile(deletedList, '');
+    const kept = await keepUpper(this.target, destDir, { deleted: [], opaque: [], copy: true });
     this.pop();
-    return { changes, deletedList, deleted: [], opaque: [] };
+    return kept;
   }
 
   /**
@@ -430,6 +424,10 @@ export class LayerStack {
     if (listed) this.layers.pop();
     reenter(cwd, this.target);
   }
+}
+
+function infoOf(layer: Layer): LayerInfo {
+  return { name: layer.name, depth: layer.depth, upper: layer.upper };
 }
 
 function defaultMounter(): Mounter {
