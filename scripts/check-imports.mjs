@@ -47,7 +47,7 @@ function layerOf(file) {
   const top = relative(join(root, 'src'), file).split('/')[0];
   // binaries.ts finds the files the addon and the launcher are loaded from.
   if (top === 'addon.ts' || top === 'native.d.ts' || top === 'binaries.ts') return 'addon';
-  if (top === 'index.ts') return 'index';
+  if (top === 'index.ts' || top === 'layers.ts') return 'index';
   return top;
 }
 

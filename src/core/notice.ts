@@ -1,4 +1,6 @@
-const shown = new Set<string>();
+// On globalThis, so that the package index and `branching/layers` loaded in one process show a notice once.
+const SHOWN = Symbol.for('branching.notices.shown');
+const shown: Set<string> = ((globalThis as { [SHOWN]?: Set<string> })[SHOWN] ??= new Set<string>());
 
 /**
  * The default sink for notices (fallbacks, downgrades, crash leftovers): each

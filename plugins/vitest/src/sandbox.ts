@@ -5,12 +5,12 @@
 // contents roll back with the project.
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
-import { core } from './core.ts';
+import { layers } from './core.ts';
 import type { ResolvedOptions } from './options.ts';
 import type { BranchInfo, HookContext, SandboxInfo, Session, TaskLike } from './state.ts';
 import { workerState } from './state.ts';
 
-type LayerStack = InstanceType<typeof core.LayerStack>;
+type LayerStack = InstanceType<typeof layers.LayerStack>;
 
 interface ActiveTest {
   task: HookContext['task'];
@@ -43,8 +43,8 @@ export class SandboxSession implements Session {
 
   constructor(private readonly info: SandboxInfo) {
     this.options = info.options;
-    this.project = new core.LayerStack({ target: info.root, scratch: info.scratch });
-    this.tmp = new core.LayerStack({ target: info.tmp, scratch: info.scratch });
+    this.project = new layers.LayerStack({ target: info.root, scratch: info.scratch });
+    this.tmp = new layers.LayerStack({ target: info.tmp, scratch: info.scratch });
     const session = this;
     this.branch = {
       mode: 'sandbox',
@@ -136,7 +136,7 @@ export class SandboxSession implements Session {
   private async commitTop(): Promise<void> {
     if (this.info.commitStateDir === null) {
       this.project.pop();
-      throw new core.ArgumentError(`branching: cannot commit: ${this.info.commitProblem}`, { argument: 'commit' });
+      throw new layers.ArgumentError(`branching: cannot commit: ${this.info.commitProblem}`, { argument: 'commit' });
     }
     await this.project.commitTo(this.info.realRoot, { stateDir: this.info.commitStateDir });
   }

@@ -1,4 +1,5 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { probeSandbox } from '../../../src/sandbox/launcher.ts';
 import { skipUnless } from '../../helpers/backends.ts';
@@ -55,6 +56,35 @@ describe.skipIf(skip)('the full sandbox (plugins: [branching()])', () => {
     expect(run.results['rollback.test.js > first writes']).toBe('passed');
     expect(run.results['rollback.test.js > second does not see the first']).toBe('failed');
     expect(await snapshot(p.root)).toEqual(before);
+  });
+});
+
+// Which copies of the core a test worker has loaded: the package's bundles in the CommonJS cache.
+const ENGINE_PROBE = `import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { basename, join } from 'node:path';
+import { expect, test } from 'vitest';
+const isCore = (path) => {
+  try {
+    return JSON.parse(readFileSync(join(path, '..', '..', 'package.json'), 'utf8')).name === 'branching';
+  } catch {
+    return false;
+  }
+};
+test('core bundles loaded', () => {
+  const loaded = Object.keys(createRequire(import.meta.url).cache).filter(isCore).map((p) => basename(p));
+  expect(loaded).toEqual(['layers.cjs']);
+});
+`;
+
+describe.skipIf(skip)('a test worker', () => {
+  // Vitest starts a process per test file: compiling the whole library there cost more than the file's layers.
+  test('loads the layer engine alone, not the whole library', async () => {
+    const p = await project('writes');
+    writeFileSync(join(p.root, 'test', 'engine.test.js'), ENGINE_PROBE);
+    const run = await runVitest(p, ['test/engine.test.js']);
+    expect(run.results, run.stdout + run.stderr).toEqual({ 'engine.test.js > core bundles loaded': 'passed' });
+    expect(readFileSync(join(p.root, 'test', 'engine.test.js'), 'utf8')).toBe(ENGINE_PROBE);
   });
 });
 
