@@ -22,7 +22,6 @@ import {
   realpathSync,
   statSync,
 } from 'node:fs';
-import * as fs from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadNative, native } from '../addon.ts';

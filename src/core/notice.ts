@@ -1,6 +1,8 @@
 // On globalThis, so that the package index and `branching/layers` loaded in one process show a notice once.
 const SHOWN = Symbol.for('branching.notices.shown');
-const shown: Set<string> = ((globalThis as { [SHOWN]?: Set<string> })[SHOWN] ??= new Set<string>());
+const registry = globalThis as { [SHOWN]?: Set<string> };
+registry[SHOWN] ??= new Set<string>();
+const shown: Set<string> = registry[SHOWN];
 
 /**
  * The default sink for notices (fallbacks, downgrades, crash leftovers): each

@@ -40,9 +40,13 @@ function load<T>(specifier: string, bundle: string): T {
 /** A module namespace that is loaded when one of its members is first read. */
 function onFirstUse<T extends object>(loadModule: () => T): T {
   let loaded: T | undefined;
+  const module = (): T => {
+    loaded ??= loadModule();
+    return loaded;
+  };
   return new Proxy({} as T, {
-    get: (_target, key) => Reflect.get((loaded ??= loadModule()), key),
-    has: (_target, key) => Reflect.has((loaded ??= loadModule()), key),
+    get: (_target, key) => Reflect.get(module(), key),
+    has: (_target, key) => Reflect.has(module(), key),
   });
 }
 
@@ -58,4 +62,5 @@ function loadLayers(): typeof Layers {
     throw err;
   }
 }
+
 export type { Core };
