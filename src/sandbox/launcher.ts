@@ -413,33 +413,47 @@ export function probeSandbox({ refresh = false } = {}): SandboxProbe {
     probed = { ...none, available: false, reason };
     return probed;
   }
-  const base = () => new LaunchSpec().userns().mountns();
-  const nsStatus = launchOnce(launcher, base()).status;
-  const nsReason = describe(nsStatus, 'user and mount namespaces are unavailable');
-  if (nsReason) {
-    probed = { ...none, available: false, reason: blameRestriction(nsReason, restriction, root) };
-    return probed;
-  }
   const dir = mkdtempSync(join(tmpdir(), 'branching-probe-'));
-  let overlayReason: string | null;
   try {
     for (const d of ['lower', 'upper', 'work', 'merged']) mkdirSync(join(dir, d));
-    const spec = base().overlay({
-      target: join(dir, 'merged'),
-      lowers: [join(dir, 'lower')],
-      upper: join(dir, 'upper'),
-      work: join(dir, 'work'),
-    });
-    overlayReason = describe(launchOnce(launcher, spec).status, 'overlayfs is unavailable in a user namespace');
+    const overlayIn = (spec: LaunchSpec) =>
+      spec.overlay({
+        target: join(dir, 'merged'),
+        lowers: [join(dir, 'lower')],
+        upper: join(dir, 'upper'),
+        work: join(dir, 'work'),
+      });
+    // Everything in one launch, the common case; only a failure needs a launch per feature, to name the missing one.
+    const all = launchOnce(launcher, overlayIn(probeBase().pidns().netns())).status;
+    probed = all?.ok
+      ? { ...none, userns: true, overlay: true, pidns: true, netns: true, available: true, reason: null }
+      : probeEachFeature(launcher, overlayIn, none);
   } finally {
     removeLayerDirSync(dir);
   }
-  const pidReason = describe(launchOnce(launcher, base().pidns()).status, 'PID namespaces are unavailable');
-  const netReason = describe(launchOnce(launcher, base().netns()).status, 'network namespaces are unavailable');
-  probed = {
-    launcher,
-    root,
-    restriction,
+  return probed;
+}
+
+function probeBase(): LaunchSpec {
+  return new LaunchSpec().userns().mountns();
+}
+
+function probeEachFeature(
+  launcher: string,
+  overlayIn: (spec: LaunchSpec) => LaunchSpec,
+  none: Omit<SandboxProbe, 'available' | 'reason'>,
+): SandboxProbe {
+  const { root, restriction } = none;
+  const nsReason = describe(launchOnce(launcher, probeBase()).status, 'user and mount namespaces are unavailable');
+  if (nsReason) return { ...none, available: false, reason: blameRestriction(nsReason, restriction, root) };
+  const overlayReason = describe(
+    launchOnce(launcher, overlayIn(probeBase())).status,
+    'overlayfs is unavailable in a user namespace',
+  );
+  const pidReason = describe(launchOnce(launcher, probeBase().pidns()).status, 'PID namespaces are unavailable');
+  const netReason = describe(launchOnce(launcher, probeBase().netns()).status, 'network namespaces are unavailable');
+  return {
+    ...none,
     userns: true,
     overlay: overlayReason === null,
     pidns: pidReason === null,
@@ -447,5 +461,4 @@ export function probeSandbox({ refresh = false } = {}): SandboxProbe {
     available: overlayReason === null,
     reason: (overlayReason && blameRestriction(overlayReason, restriction, root)) ?? pidReason ?? netReason,
   };
-  return probed;
 }

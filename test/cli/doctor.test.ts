@@ -137,6 +137,36 @@ describe('branching doctor (the built CLI)', () => {
     expect(doctor([], env).code).toBe(0);
   });
 
+  it.skipIf(!sandboxHere)('a launcher whose network namespaces fail: only netns is missing, and named', () => {
+    // As where a seccomp policy forbids CLONE_NEWNET: the probe's one launch with every feature
+    // fails, and the launch per feature has to say which one.
+    const tmp = tempDir('branching-doctor-nonet-');
+    try {
+      const fake = join(tmp.path, 'launcher');
+      const failure = '{"ok":false,"op":"netns","code":"EPERM","message":"Operation not permitted"}';
+      writeFileSync(
+        fake,
+        `#!/bin/sh\nif printf '%s\\n' "$BRANCHING_LAUNCH_SPEC" | grep -qx netns; then echo '${failure}' >&3; exit 1; fi\nexec ${probe.launcher} "$@"\n`,
+        { mode: 0o755 },
+      );
+      const doc = JSON.parse(doctor(['--json'], { BRANCHING_LAUNCHER: fake }).stdout) as Doc;
+      expect(doc.sandbox).toBe(true);
+      for (const id of ['userns', 'overlay-userns', 'pidns']) expect(byId(doc, id).ok, id).toBe(true);
+      expect(byId(doc, 'netns')).toMatchObject({ ok: false });
+      expect(byId(doc, 'netns').detail).toBe(
+        'network namespaces are unavailable: netns failed with EPERM (Operation not permitted)',
+      );
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
+  it.skipIf(!sandboxHere || process.getuid?.() !== 0)('as root, user namespaces are used, without capabilities', () => {
+    const doc = JSON.parse(doctor(['--json']).stdout) as Doc;
+    expect(byId(doc, 'userns')).toMatchObject({ ok: true });
+    expect(byId(doc, 'userns').detail).toContain('holds no capabilities');
+  });
+
   it('BRANCHING_JEST_NO_SANDBOX=1 turns only the Jest mode into the fallback', () => {
     const doc = JSON.parse(doctor(['--json'], { BRANCHING_JEST_NO_SANDBOX: '1' }).stdout) as Doc;
     expect(doc.modes.jest).toBe('clone fallback');

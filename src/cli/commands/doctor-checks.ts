@@ -54,7 +54,10 @@ function namespaceDetail(probe: SandboxProbe, works: boolean, prefix: string, ne
 
 export function namespaceChecks(probe: SandboxProbe): Check[] {
   const status = (works: boolean): CheckStatus => (works ? 'ok' : 'missing');
-  const userns = probe.root && probe.userns ? 'not needed: as real root the launcher keeps its capabilities' : null;
+  const userns =
+    probe.root && probe.userns
+      ? 'works (as real root too: every uid maps onto itself, and the sandboxed process holds no capabilities)'
+      : null;
   return [
     check(
       'userns',
