@@ -26,7 +26,7 @@ function oracle(seed, n, theta) {
  * the others of its round). `rounds` is the wall-time proxy.
  */
 function noisy({ culprit, run }, n, parallel = 1, thetaEvidence = undefined) {
-  const model = new NoisyBisector(n, { thetaEvidence });
+  const model = new NoisyBisector(n, { thetaEvidence, confidence: CONFIDENCE });
   const revisions = new Set();
   let runs = 0;
   let rounds = 0;

@@ -19,7 +19,9 @@ import { entropy2 } from './stats.ts';
  * The next revisions to test are the ones whose outcomes carry the most
  * information (mutual information, in bits) about (K, θ), chosen jointly
  * with the runs already in flight: two parallel runs go where their pair of
- * outcomes says most, which is rarely the same revision twice.
+ * outcomes says most, which is rarely the same revision twice. Looking two
+ * runs ahead (over (K, θ), or over K alone) changed a third of the choices
+ * and no mean run count in simulation, at 7–12× the cost, so it is not done.
  */
 export interface BisectModelOptions {
   /** Probability that a run fails at a revision before the culprit. Default 0. */
@@ -28,6 +30,11 @@ export interface BisectModelOptions {
   thetaPoints?: number;
   /** Earlier runs of the flaky test (any revision containing the flake): they weigh the θ prior. */
   thetaEvidence?: { failed: number; passed: number };
+  /**
+   * The probability at which the caller stops (default 0.95). `next` uses it to tell when the stop
+   * waits on the low-side guard alone (see `confidence`).
+   */
+  confidence?: number;
 }
 
 export interface Culprit {
@@ -64,6 +71,7 @@ export class NoisyBisector {
   private readonly logTheta: number[];
   private readonly log1mTheta: number[];
   private readonly epsilon: number;
+  private readonly stopAt: number;
   private cache: Posterior | null = null;
 
   /** `n`: the number of commits after the good revision (the bad one is revision n). */
@@ -75,6 +83,10 @@ export class NoisyBisector {
     this.epsilon = options.epsilon ?? 0;
     if (!(this.epsilon >= 0 && this.epsilon < 1)) {
       throw new ArgumentError(`epsilon must be in [0, 1); got ${this.epsilon}`, { argument: 'epsilon' });
+    }
+    this.stopAt = options.confidence ?? 0.95;
+    if (!(this.stopAt > 0 && this.stopAt < 1)) {
+      throw new ArgumentError(`confidence must be in (0, 1); got ${this.stopAt}`, { argument: 'confidence' });
     }
     const points = options.thetaPoints ?? 32;
     // Log-spaced points with equal weight: a log-uniform prior on [0.01, 1].
@@ -117,10 +129,15 @@ export class NoisyBisector {
 
   /** The most probable culprit, with its guarded probability (see `confidence`). */
   best(): Culprit {
+    const index = this.mostProbable();
+    return { index, probability: this.confidence(index) };
+  }
+
+  private mostProbable(): number {
     const p = this.posterior();
     let index = 1;
     for (let k = 2; k <= this.n; k++) if ((p[k] ?? 0) > (p[index] ?? 0)) index = k;
-    return { index, probability: this.confidence(index) };
+    return index;
   }
 
   /**
@@ -166,12 +183,17 @@ export class NoisyBisector {
   /**
    * The revision (1..n, minus `exclude`) to run next while `pending` runs
    * (revisions, outcomes not yet known) are in flight; null when none tells
-   * us anything. Before the first failure, that is the bad revision. With nothing pending this is the single most informative
-   * run; otherwise the one that adds most to what the pending runs will say.
+   * us anything. Before the first failure, that is the bad revision. When
+   * the stop waits on the low-side guard alone, it is the revision just
+   * before the likely culprit (see `settlingRun`). Otherwise, with nothing
+   * pending, the single most informative run; with runs pending, the one
+   * that adds most to what they will say.
    */
   next(exclude: ReadonlySet<number> = new Set(), pending: readonly number[] = []): number | null {
     // Until the flake has shown itself at the bad revision there is nothing to chase, and nothing known of θ.
     if (this.totalFails === 0) return exclude.has(this.n) ? null : this.n;
+    const settling = this.settlingRun(exclude, pending);
+    if (settling !== null) return settling;
     const scores = pending.length === 0 ? this.singleScores() : this.jointScores(pending.slice(-MAX_JOINT));
     let bestRev: number | null = null;
     let bestInfo = 1e-12;
@@ -184,6 +206,24 @@ export class NoisyBisector {
       }
     }
     return bestRev;
+  }
+
+  /**
+   * k − 1 when the most probable culprit k has reached the stop's probability
+   * but `confidence(k)`, which weighs the earlier culprits as if there were
+   * LOW_SIDE_SHARE · n of them, has not; else null. Then only evidence
+   * against the earlier culprits can end the search, and a pass at k − 1 is
+   * the strongest. Information, scored on the unguarded posterior, sees
+   * little left to learn about K there and spent those runs on θ and on
+   * revisions after k. In simulation this took 7–10% fewer runs at every θ
+   * in {0.1, 0.2, 0.3, 0.5} with a quarter of the culprits at the good end
+   * (n = 32), 4–7% with culprits uniform (n = 64), as calibrated as before.
+   */
+  private settlingRun(exclude: ReadonlySet<number>, pending: readonly number[]): number | null {
+    const k = this.mostProbable();
+    if (k === 1 || exclude.has(k - 1) || pending.includes(k - 1)) return null;
+    const raw = this.posterior()[k] as number;
+    return raw >= this.stopAt && this.confidence(k) < this.stopAt ? k - 1 : null;
   }
 
   private singleScores(): number[] {

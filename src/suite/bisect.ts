@@ -192,17 +192,19 @@ function resolvePlan(options: BisectOptions): BisectPlan {
   }
   const rate = options.flakeRate === undefined ? undefined : validateFraction(options.flakeRate, 'flakeRate', 0);
   const narrowed = target && narrowCommand(command, format, target);
+  const confidence = validateFraction(options.confidence, 'confidence', 0.95);
   return {
     command: narrowed ?? command,
     narrowed: Boolean(narrowed),
     format,
     target,
-    confidence: validateFraction(options.confidence, 'confidence', 0.95),
+    confidence,
     budget: validateCount(options.runs, 'runs', 1, 300),
     parallel: validateCount(options.parallel, 'parallel', 1, 1),
     badRuns: validateCount(options.badRuns, 'badRuns', 1, 60),
     model: {
       epsilon: options.epsilon,
+      confidence,
       thetaEvidence:
         rate === undefined
           ? options.flakeEvidence

@@ -80,6 +80,29 @@ describe('NoisyBisector', () => {
     expect(fresh.next(new Set(), [16])).toBe(16);
   });
 
+  it('when only the low-side guard holds the stop, runs just before the culprit rather than where information points', () => {
+    // Culprit 3 of 16: its own posterior is past 95%, but the guard (earlier culprits weighed as if
+    // half the history were before it) keeps the stated probability below.
+    const observe = (options = {}) => {
+      const m = new NoisyBisector(16, options);
+      for (let i = 0; i < 4; i++) m.record(2, false);
+      m.record(3, false);
+      for (const r of [3, 3, 4, 8, 16]) m.record(r, true);
+      return m;
+    };
+    const m = observe();
+    expect(m.posterior()[3]).toBeGreaterThanOrEqual(0.95);
+    expect(m.best()).toMatchObject({ index: 3 });
+    expect(m.best().probability).toBeLessThan(0.95);
+    // Information alone would measure θ at the culprit; only passes at 2 can lift the guarded probability.
+    expect(m.information(3)).toBeGreaterThan(m.information(2));
+    expect(m.next()).toBe(2);
+    // A run at 2 already in flight: the next parallel run goes where information points.
+    expect(m.next(new Set(), [2])).not.toBe(2);
+    // A caller stopping at 99% is not waiting on the guard yet: information decides.
+    expect(observe({ confidence: 0.99 }).next()).toBe(3);
+  });
+
   it('a flake rate measured earlier makes passes stronger evidence', () => {
     const observe = (m: NoisyBisector) => {
       m.record(8, true);
