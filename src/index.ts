@@ -1,23 +1,13 @@
 export type { BackendChoice, BackendKind } from './backends/backend.ts';
-export { HelperClient } from './backends/helper-client.ts';
 export type { Mounter } from './backends/overlay.ts';
-export * from './base/errors.ts';
 export { exchangeTrees } from './base/fsutil.ts';
-export { removeLayerDir, removeLayerDirSync } from './base/layer-dir.ts';
 export { type LaunchStatus, parseStatus, sandboxError } from './base/mount-wire.ts';
 export { Branch, type BranchOptions, type BranchState } from './core/branch.ts';
-export {
-  type KeptLayer,
-  type LayerChange,
-  type LayerChangeKind,
-  type LayerCommitOptions,
-  type LayerInfo,
-  LayerStack,
-  type LayerStackOptions,
-} from './core/layer.ts';
 export { commitStateRoot } from './core/state.ts';
 export { type GcReport, Workspace, type WorkspaceOptions } from './core/workspace.ts';
 export { commonAncestor, defaultBranchRoot, gitWorkTreeTop } from './core/worktree.ts';
+// The layer engine (also an entry of its own, `branching/layers`): errors, LayerStack, the helper client.
+export * from './layers.ts';
 // Agent patterns: speculate, best-of, beam search, tournaments over branches.
 export * from './patterns/index.ts';
 // Process layer: BranchContext, branch.spawn/exec.
