@@ -22,8 +22,8 @@ function oracle(seed, n, theta) {
 }
 
 /**
- * `branching bisect`'s policy on the oracle: `parallel` runs per round, chosen jointly (each one given
- * the others of its round). `rounds` is the wall-time proxy.
+ * `branching bisect`'s policy on the oracle: `parallel` runs per round, each chosen with the others of
+ * its round in flight. `rounds` is the wall-time proxy.
  */
 function noisy({ culprit, run }, n, parallel = 1, thetaEvidence = undefined) {
   const model = new NoisyBisector(n, { thetaEvidence, confidence: CONFIDENCE });

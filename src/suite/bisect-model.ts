@@ -16,10 +16,17 @@ import { entropy2 } from './stats.ts';
  * flake (a `branching flaky` report) sharpen it; they are evidence about θ
  * only, never about K.
  *
- * The next revisions to test are the ones whose outcomes carry the most
- * information (mutual information, in bits) about (K, θ), chosen jointly
- * with the runs already in flight: two parallel runs go where their pair of
- * outcomes says most, which is rarely the same revision twice. Looking two
+ * The next revision to test is the one whose outcome carries the most
+ * information (mutual information, in bits) about (K, θ). With runs in
+ * flight it is the one the sequential search would choose once each of
+ * them had come out as it most probably will (usually a pass), so parallel
+ * runs follow the sequential search's path, whose stated probability is
+ * calibrated at every θ. Scoring each run instead by what it adds to the
+ * joint outcome of the runs in flight cost as many runs but was not
+ * calibrated at θ = 0.1: with two runs per round it named the right culprit
+ * 93.75% of the time while stating 96.2% (400 simulated histories of 64
+ * commits, against 97% sequentially), and 78% of its stops came in a round
+ * holding a failure, against 56–60% for the sequential path. Looking two
  * runs ahead (over (K, θ), or over K alone) changed a third of the choices
  * and no mean run count in simulation, at 7–12× the cost, so it is not done.
  */
@@ -42,9 +49,6 @@ export interface Culprit {
   index: number;
   probability: number;
 }
-
-/** The most outcomes whose joint distribution `next` enumerates (2^this); older pending runs beyond it are ignored. */
-const MAX_JOINT = 6;
 
 /** The least share of the history that `confidence` assumes the earlier culprits span. */
 const LOW_SIDE_SHARE = 0.5;
@@ -77,7 +81,7 @@ export class NoisyBisector {
   /** `n`: the number of commits after the good revision (the bad one is revision n). */
   constructor(
     readonly n: number,
-    options: BisectModelOptions = {},
+    private readonly options: BisectModelOptions = {},
   ) {
     if (!Number.isInteger(n) || n < 1) throw new ArgumentError(`n must be an integer ≥ 1; got ${n}`, { argument: 'n' });
     this.epsilon = options.epsilon ?? 0;
@@ -185,16 +189,17 @@ export class NoisyBisector {
    * (revisions, outcomes not yet known) are in flight; null when none tells
    * us anything. Before the first failure, that is the bad revision. When
    * the stop waits on the low-side guard alone, it is the revision just
-   * before the likely culprit (see `settlingRun`). Otherwise, with nothing
-   * pending, the single most informative run; with runs pending, the one
-   * that adds most to what they will say.
+   * before the likely culprit (see `settlingRun`). Otherwise the single
+   * most informative run. Pending runs count as if each had come out as it
+   * most probably will (the comment at the top of this file says why).
    */
   next(exclude: ReadonlySet<number> = new Set(), pending: readonly number[] = []): number | null {
+    if (pending.length > 0) return this.expecting(pending).next(exclude);
     // Until the flake has shown itself at the bad revision there is nothing to chase, and nothing known of θ.
     if (this.totalFails === 0) return exclude.has(this.n) ? null : this.n;
-    const settling = this.settlingRun(exclude, pending);
+    const settling = this.settlingRun(exclude);
     if (settling !== null) return settling;
-    const scores = pending.length === 0 ? this.singleScores() : this.jointScores(pending.slice(-MAX_JOINT));
+    const scores = this.singleScores();
     let bestRev: number | null = null;
     let bestInfo = 1e-12;
     for (let r = 1; r <= this.n; r++) {
@@ -208,6 +213,21 @@ export class NoisyBisector {
     return bestRev;
   }
 
+  /** A copy of this model that has seen each pending run come out as it most probably will. */
+  private expecting(pending: readonly number[]): NoisyBisector {
+    const copy = new NoisyBisector(this.n, this.options);
+    copy.passes.splice(0, this.n + 1, ...this.passes);
+    copy.fails.splice(0, this.n + 1, ...this.fails);
+    for (const r of pending) copy.record(r, copy.failChance(r) > 0.5);
+    return copy;
+  }
+
+  /** P(the next run at `revision` fails | observations). */
+  private failChance(revision: number): number {
+    const { failUpTo, massUpTo } = this.prefixes();
+    return (failUpTo[revision] as number) + (1 - (massUpTo[revision] as number)) * this.epsilon;
+  }
+
   /**
    * k − 1 when the most probable culprit k has reached the stop's probability
    * but `confidence(k)`, which weighs the earlier culprits as if there were
@@ -219,9 +239,9 @@ export class NoisyBisector {
    * in {0.1, 0.2, 0.3, 0.5} with a quarter of the culprits at the good end
    * (n = 32), 4–7% with culprits uniform (n = 64), as calibrated as before.
    */
-  private settlingRun(exclude: ReadonlySet<number>, pending: readonly number[]): number | null {
+  private settlingRun(exclude: ReadonlySet<number>): number | null {
     const k = this.mostProbable();
-    if (k === 1 || exclude.has(k - 1) || pending.includes(k - 1)) return null;
+    if (k === 1 || exclude.has(k - 1)) return null;
     const raw = this.posterior()[k] as number;
     return raw >= this.stopAt && this.confidence(k) < this.stopAt ? k - 1 : null;
   }
@@ -230,57 +250,6 @@ export class NoisyBisector {
     const prefixes = this.prefixes();
     const scores = [0];
     for (let r = 1; r <= this.n; r++) scores[r] = this.informationFrom(prefixes, r);
-    return scores;
-  }
-
-  /** Failure probability of a run at `r` in the world (K = k, θ). */
-  private failProbability(r: number, k: number, theta: number): number {
-    return r >= k ? theta : this.epsilon;
-  }
-
-  /**
-   * For each candidate r: H(pending outcomes, outcome at r) − H(pending outcomes) − H(outcome at r | K, θ),
-   * the information the run at r adds to the pending ones (outcomes are independent given K and θ).
-   */
-  private jointScores(pending: readonly number[]): number[] {
-    const { joint } = this.compute();
-    const outcomes = 1 << pending.length;
-    // Per world (k, θ): the distribution of the pending outcomes, and its weight.
-    const worlds: Array<{ k: number; theta: number; weight: number; dist: Float64Array }> = [];
-    for (let k = 1; k <= this.n; k++) {
-      const row = joint[k] as number[];
-      for (let j = 0; j < row.length; j++) {
-        const weight = row[j] as number;
-        if (weight < 1e-12) continue;
-        const theta = this.thetas[j] as number;
-        const dist = new Float64Array(outcomes).fill(1);
-        pending.forEach((r, i) => {
-          const p = this.failProbability(r, k, theta);
-          for (let y = 0; y < outcomes; y++) dist[y] = (dist[y] as number) * ((y >> i) & 1 ? p : 1 - p);
-        });
-        worlds.push({ k, theta, weight, dist });
-      }
-    }
-    const base = new Float64Array(outcomes);
-    for (const w of worlds)
-      for (let y = 0; y < outcomes; y++) base[y] = (base[y] as number) + w.weight * (w.dist[y] as number);
-    const baseEntropy = entropyOf(base);
-    const scores = [0];
-    for (let r = 1; r <= this.n; r++) {
-      const withFail = new Float64Array(outcomes);
-      let conditional = 0;
-      for (const w of worlds) {
-        const p = this.failProbability(r, w.k, w.theta);
-        conditional += w.weight * entropy2(p);
-        for (let y = 0; y < outcomes; y++) withFail[y] = (withFail[y] as number) + w.weight * (w.dist[y] as number) * p;
-      }
-      let combined = 0;
-      for (let y = 0; y < outcomes; y++) {
-        const f = withFail[y] as number;
-        combined += plogp(f) + plogp((base[y] as number) - f);
-      }
-      scores[r] = Math.max(0, -combined - baseEntropy - conditional);
-    }
     return scores;
   }
 
@@ -383,14 +352,4 @@ function thetaEvidenceLog(theta: number, evidence: BisectModelOptions['thetaEvid
     });
   }
   return failed * Math.log(theta) + passed * Math.log1p(-theta);
-}
-
-function plogp(p: number): number {
-  return p > 0 ? p * Math.log2(p) : 0;
-}
-
-function entropyOf(dist: Float64Array): number {
-  let h = 0;
-  for (const p of dist) h -= plogp(p);
-  return h;
 }

@@ -39,7 +39,7 @@ export interface BisectOptions {
   confidence?: number;
   /** The most runs to spend, all revisions together, skipped runs included. Default 300. */
   runs?: number;
-  /** Runs at once, at revisions chosen jointly. Default 1. */
+  /** Runs at once, each chosen as if the ones in flight had come out as they most probably will. Default 1. */
   parallel?: number;
   /** Shell command run once per revision before its runs (e.g. `npm ci`); node_modules is cached by lockfile. */
   setup?: string;
