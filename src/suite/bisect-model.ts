@@ -25,8 +25,8 @@ import { entropy2 } from './stats.ts';
  * joint outcome of the runs in flight cost as many runs but was not
  * calibrated at θ = 0.1: with two runs per round it named the right culprit
  * 93.75% of the time while stating 96.2% (400 simulated histories of 64
- * commits, against 97% sequentially), and 78% of its stops came in a round
- * holding a failure, against 56–60% for the sequential path. Looking two
+ * commits, against 97% sequentially); 78% of its stops came in a round
+ * holding a failure, against 60% now. Looking two
  * runs ahead (over (K, θ), or over K alone) changed a third of the choices
  * and no mean run count in simulation, at 7–12× the cost, so it is not done.
  */
