@@ -26,9 +26,9 @@ import { entropy2 } from './stats.ts';
  * calibrated at θ = 0.1: with two runs per round it named the right culprit
  * 93.75% of the time while stating 96.2% (400 simulated histories of 64
  * commits, against 97% sequentially); 78% of its stops came in a round
- * holding a failure, against 60% now. Looking two
- * runs ahead (over (K, θ), or over K alone) changed a third of the choices
- * and no mean run count in simulation, at 7–12× the cost, so it is not done.
+ * holding a failure, against 60% now. Looking two runs ahead (over (K, θ),
+ * or over K alone) changed a third of the choices and no mean run count in
+ * simulation, at 7–12× the cost, so it is not done.
  */
 export interface BisectModelOptions {
   /** Probability that a run fails at a revision before the culprit. Default 0. */
@@ -177,11 +177,14 @@ export class NoisyBisector {
   }
 
   private informationFrom(prefixes: Prefixes, revision: number): number {
-    const { failUpTo, entropyUpTo, massUpTo } = prefixes;
-    const below = massUpTo[revision] as number;
-    const pFail = (failUpTo[revision] as number) + (1 - below) * this.epsilon;
-    const conditional = (entropyUpTo[revision] as number) + (1 - below) * entropy2(this.epsilon);
-    return Math.max(0, entropy2(pFail) - conditional);
+    const below = prefixes.massUpTo[revision] as number;
+    const conditional = (prefixes.entropyUpTo[revision] as number) + (1 - below) * entropy2(this.epsilon);
+    return Math.max(0, entropy2(this.failChanceFrom(prefixes, revision)) - conditional);
+  }
+
+  /** P(the next run at `revision` fails | observations). */
+  private failChanceFrom({ failUpTo, massUpTo }: Prefixes, revision: number): number {
+    return (failUpTo[revision] as number) + (1 - (massUpTo[revision] as number)) * this.epsilon;
   }
 
   /**
@@ -218,14 +221,8 @@ export class NoisyBisector {
     const copy = new NoisyBisector(this.n, this.options);
     copy.passes.splice(0, this.n + 1, ...this.passes);
     copy.fails.splice(0, this.n + 1, ...this.fails);
-    for (const r of pending) copy.record(r, copy.failChance(r) > 0.5);
+    for (const r of pending) copy.record(r, copy.failChanceFrom(copy.prefixes(), r) > 0.5);
     return copy;
-  }
-
-  /** P(the next run at `revision` fails | observations). */
-  private failChance(revision: number): number {
-    const { failUpTo, massUpTo } = this.prefixes();
-    return (failUpTo[revision] as number) + (1 - (massUpTo[revision] as number)) * this.epsilon;
   }
 
   /**
